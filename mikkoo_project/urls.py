@@ -1,0 +1,7 @@
+"""URL configuration: the admin is the relay's user interface."""
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

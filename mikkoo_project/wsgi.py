@@ -1,0 +1,7 @@
+"""WSGI entry point for the admin web server."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mikkoo_project.settings")
+application = get_wsgi_application()

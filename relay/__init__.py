@@ -1,0 +1,1 @@
+"""The relay app: moves PgQ events to RabbitMQ."""

@@ -1,0 +1,10 @@
+"""Django app configuration for the relay."""
+from django.apps import AppConfig
+
+
+class RelayConfig(AppConfig):
+    """The relay app."""
+
+    name = "relay"
+    verbose_name = "PgQ → RabbitMQ relay"
+    default_auto_field = "django.db.models.BigAutoField"

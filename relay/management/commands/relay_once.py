@@ -1,0 +1,21 @@
+"""``manage.py relay_once <queue>``: relay what is ready for one queue and exit."""
+from django.core.management.base import BaseCommand, CommandError
+
+from relay.errors import RelayError
+from relay.service import get_queue, relay_queue
+
+
+class Command(BaseCommand):
+    help = "Relay every batch ready for one queue to RabbitMQ, print a one-line summary and exit."
+
+    def add_arguments(self, parser):
+        parser.add_argument("queue", help="Name of the relayed queue, as configured in the admin.")
+        parser.add_argument("--max-batches", type=int, default=None,
+                            help="Stop after this many batches (default: all that are ready).")
+
+    def handle(self, *args, queue, max_batches, **options):
+        try:
+            result = relay_queue(get_queue(queue), max_batches=max_batches)
+        except RelayError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(result.summary())
