@@ -8,7 +8,6 @@ settled or the confirm timeout passes. Each message gets its own verdict:
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import time
 from collections import OrderedDict, defaultdict, deque
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from kombu import Connection, Producer
 
@@ -84,27 +84,26 @@ class BrokerSettings:
             return redact_url(self.url)
         return f"amqp{'s' if self.tls else ''}://{self.username}@{','.join(self.hosts)}:{self.port}{self.vhost}"
 
-    def candidates(self) -> list[dict[str, Any]]:
-        """kombu Connection arguments for each host, in the order to try them."""
+    def candidates(self) -> list[tuple[str, dict[str, Any]]]:
+        """A label and the kombu Connection arguments for each host, in the order to try them."""
         common = {"heartbeat": self.heartbeat, "connect_timeout": self.connect_timeout,
                   "transport": "pyamqp"}
         if self.tls:
             common["ssl"] = self.tls.context()
         if self.url:
-            return [{"hostname": self.url, **common}]
+            return [(redact_url(self.url), {"hostname": self.url, **common})]
         result = []
         for host in self.hosts:
             name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-            result.append({"hostname": name, "port": int(port) if port else self.port,
-                           "userid": self.username, "password": self.password,
-                           "virtual_host": self.vhost, **common})
+            port = int(port) if port else self.port
+            result.append((f"{name}:{port}", {"hostname": name, "port": port, "userid": self.username,
+                                              "password": self.password, "virtual_host": self.vhost,
+                                              **common}))
         return result
 
     def secrets(self) -> tuple[str, ...]:
         found = [self.password, self.tls.password if self.tls else ""]
         if self.url:
-            from urllib.parse import urlsplit
-
             found.append(urlsplit(self.url).password or "")
         return tuple(s for s in found if s)
 
@@ -172,9 +171,11 @@ def _identity(exchange: str, routing_key: str, properties: dict[str, Any]) -> tu
 class Publisher:
     """Publishes windows of messages to one RabbitMQ connection.
 
-    >>> with Publisher(BrokerSettings()) as publisher:          # doctest: +SKIP
-    ...     verdicts = publisher.publish(messages)
-    ...     failed = [(m, why) for m, why in zip(messages, verdicts) if why]
+    Example::
+
+        with Publisher(BrokerSettings(hosts=("rabbit-1", "rabbit-2"))) as publisher:
+            verdicts = publisher.publish(messages)
+            failed = [(m, why) for m, why in zip(messages, verdicts) if why]
 
     Raises :class:`BrokerUnavailable` when RabbitMQ cannot be reached; a
     connection lost in the middle of a window fails the messages in flight
@@ -209,7 +210,7 @@ class Publisher:
         if self._connection is not None:
             return
         errors = []
-        for arguments in self.settings.candidates():
+        for label, arguments in self.settings.candidates():
             connection = Connection(**arguments)
             try:
                 connection.connect()
@@ -217,7 +218,7 @@ class Publisher:
                 self._open_channel()
                 return
             except (*connection.connection_errors, *connection.channel_errors, OSError) as exc:
-                errors.append(self._describe(exc))
+                errors.append(f"{label}: {self._describe(exc)}")
                 self._drop(connection)
                 self._connection = None
         raise BrokerUnavailable(f"RabbitMQ {self.settings.display()}: cannot connect: {'; '.join(errors)}")
@@ -393,7 +394,7 @@ class Publisher:
                 return
             try:
                 self._connection.drain_events(timeout=min(remaining, 1.0))
-            except socket.timeout:
+            except TimeoutError:
                 self._connection.heartbeat_check()
             except (*self._connection.connection_errors, *self._connection.channel_errors) as exc:
                 self._lost(window, exc)

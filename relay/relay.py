@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from .events import Event
-from .identity import SequenceGenerator, relay_identity
+from .identity import SequenceGenerator, new_correlation_id, relay_identity
 from .mapping import Message, PoisonEvent, event_to_message
 from .pgq import PgqConsumer
 from .publisher import BrokerSettings, Publisher
@@ -141,7 +140,7 @@ class QueueRelay:
                 dead.append((event, str(exc), event.failures + 1))
         retry: list[int] = []
         failed_by_reason: dict[str, list[int]] = {}
-        for event, verdict in zip(events, publisher.publish(messages)):
+        for event, verdict in zip(events, publisher.publish(messages), strict=True):
             if verdict is None:
                 result.published += 1
                 continue
@@ -166,6 +165,6 @@ class QueueRelay:
             queue=self.settings.queue_name,
             identity=self.identity,
             persistent=self.settings.persistent,
-            correlation_id=str(uuid.uuid4()),
+            correlation_id=new_correlation_id(),
             sequence=self.sequence.next(),
         )

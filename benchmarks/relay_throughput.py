@@ -1,0 +1,125 @@
+"""Relay throughput and memory beside the raw pipelined kombu publish rate, on this machine's services.
+
+    python benchmarks/relay_throughput.py                     # 20,000 events, 200-byte bodies
+    python benchmarks/relay_throughput.py --events 1000000 --skip-raw   # memory for one huge batch
+
+Creates a database, a PgQ queue, an exchange and a queue of its own and removes them.
+The relay runs in a child process so its peak RSS is its own.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg2
+from kombu import Connection
+
+from relay.mapping import Message
+from relay.publisher import BrokerSettings, Publisher
+from relay.relay import QueueRelay, QueueSettings
+
+ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def execute(dsn: str, statement: str, params=None, autocommit: bool = True):
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = autocommit
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, params)
+            rows = cur.fetchall() if cur.description else []
+        if not autocommit:
+            conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def raw_publish(count: int, body: bytes, exchange: str, window: int) -> float:
+    """Events/s of pipelined confirmed publishing of ready messages shaped like the relay's: no PgQ, no mapping."""
+    message = Message(exchange=exchange, routing_key="bench.raw", body=body, properties={
+        "app_id": "mikkoo-relay/0.1.0", "correlation_id": str(uuid.uuid4()), "timestamp": int(time.time()),
+        "message_id": str(uuid.uuid4()), "delivery_mode": 2, "content_type": "text/plain",
+        "headers": {"origin": "bench.example", "sequence": 2**62, "timestamp": "2026-01-01T00:00:00+00:00",
+                    "txid": 123456},
+    })
+    with Publisher(BrokerSettings(hosts=("127.0.0.1",))) as publisher:
+        started = time.perf_counter()
+        for start in range(0, count, window):
+            verdicts = publisher.publish([message] * min(window, count - start))
+            assert not any(verdicts), verdicts[:3]
+        return count / (time.perf_counter() - started)
+
+
+def relay_child(settings: QueueSettings, results) -> None:
+    result = QueueRelay(settings).run()
+    results.put((result.events, result.published, result.batches, result.seconds,
+                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--body-bytes", type=int, default=200)
+    parser.add_argument("--skip-raw", action="store_true", help="only run the relay (for memory runs)")
+    args = parser.parse_args()
+
+    suffix = uuid.uuid4().hex[:8]
+    database, queue, exchange, target = (f"mikkoo_bench_{suffix}", f"bench_{suffix}",
+                                         f"bench_ex_{suffix}", f"bench_rq_{suffix}")
+    execute(ADMIN_DSN, f'CREATE DATABASE "{database}"')
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+    amqp = Connection(AMQP_URL)
+    channel = amqp.channel()
+    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+    channel.queue_declare(target, durable=True, auto_delete=False)
+    channel.queue_bind(target, exchange, "#")
+    try:
+        execute(dsn, "CREATE EXTENSION pgq")
+        execute(dsn, "SELECT pgq.create_queue(%s)", (queue,))
+        execute(dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (queue,))
+        started = time.perf_counter()
+        execute(dsn, "SELECT count(pgq.insert_event(%s, 'bench.event', repeat('x', %s), %s, 'text/plain', '', ''))"
+                     " FROM generate_series(1, %s)", (queue, args.body_bytes, exchange, args.events),
+                autocommit=False)
+        insert_seconds = time.perf_counter() - started
+        execute(dsn, "SELECT pgq.force_tick(%s)", (queue,))
+        execute(dsn, "SELECT pgq.ticker(%s)", (queue,))
+        print(f"inserted {args.events:,} events of {args.body_bytes} bytes in one transaction "
+              f"in {insert_seconds:.1f} s")
+
+        settings = QueueSettings(name=queue, queue_name=queue, source_dsn=dsn,
+                                 broker=BrokerSettings(hosts=("127.0.0.1",)))
+        results = multiprocessing.get_context("fork").Queue()
+        child = multiprocessing.get_context("fork").Process(target=relay_child, args=(settings, results))
+        child.start()
+        events, published, batches, seconds, peak_mb = results.get()
+        child.join()
+        relay_rate = events / seconds
+        print(f"relay: {published:,}/{events:,} events published in {batches} batch(es), {seconds:.2f} s, "
+              f"{relay_rate:,.0f} events/s, peak RSS {peak_mb:.0f} MB")
+        channel.queue_purge(target)
+
+        if not args.skip_raw:
+            raw_rate = raw_publish(args.events, b"x" * args.body_bytes, exchange, QueueRelay.window_size)
+            channel.queue_purge(target)
+            print(f"raw pipelined kombu publish: {raw_rate:,.0f} events/s")
+            print(f"relay / raw = {relay_rate / raw_rate:.2f} (target >= 0.90)")
+    finally:
+        channel.queue_delete(target)
+        channel.exchange_delete(exchange)
+        amqp.release()
+        execute(ADMIN_DSN, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Helpers for tests that talk to the real PostgreSQL + PgQ and RabbitMQ on this machine."""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+
+import psycopg2
+from kombu import Connection
+
+ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+def dsn_for(database: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+@contextmanager
+def connect(dsn: str, autocommit: bool = True):
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = autocommit
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def sql(dsn: str, statement: str, params=None) -> list[tuple]:
+    """Run one statement in its own committed transaction and return its rows."""
+    with connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def create_database(name: str) -> str:
+    with connect(ADMIN_DSN) as conn, conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    dsn = dsn_for(name)
+    sql(dsn, "CREATE EXTENSION IF NOT EXISTS pgq")
+    return dsn
+
+
+def drop_database(name: str) -> None:
+    with connect(ADMIN_DSN) as conn, conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def insert_events(dsn: str, queue: str, rows) -> None:
+    """Insert events, each a tuple (type, data, extra1, extra2, extra3, extra4), in one transaction."""
+    with connect(dsn, autocommit=False) as conn, conn.cursor() as cur:
+        cur.executemany("SELECT pgq.insert_event(%s, %s, %s, %s, %s, %s, %s)",
+                        [(queue, *row) for row in rows])
+        conn.commit()
+
+
+def tick(dsn: str, queue: str) -> None:
+    """Close the current batch of ``queue`` so a consumer can read it."""
+    sql(dsn, "SELECT pgq.force_tick(%s)", (queue,))
+    sql(dsn, "SELECT pgq.ticker(%s)", (queue,))
+
+
+def release_retries(dsn: str, queue: str) -> int:
+    """Move retried events whose time has come back into the queue (pgqd does this every 30 s)."""
+    sql(dsn, "UPDATE pgq.retry_queue SET ev_retry_after = now() - interval '1 second' "
+             "WHERE ev_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = %s)", (queue,))
+    (moved,) = sql(dsn, "SELECT pgq.maint_retry_events()")[0]
+    tick(dsn, queue)
+    return moved
+
+
+def amqp_connection() -> Connection:
+    return Connection(AMQP_URL, transport="pyamqp")
+
+
+def drain(connection: Connection, queue: str, expected: int | None = None, timeout: float = 2.0):
+    """Every message waiting in ``queue`` (a py-amqp Message each), acked as read."""
+    channel = connection.channel()
+    try:
+        messages = []
+        while True:
+            message = channel.basic_get(queue, no_ack=True)
+            if message is None:
+                if expected is not None and len(messages) < expected and timeout > 0:
+                    import time
+
+                    time.sleep(0.05)
+                    timeout -= 0.05
+                    continue
+                return messages
+            messages.append(message)
+    finally:
+        channel.close()
+
+
+def django_database_url() -> str:
+    """The URL of the database Django uses now (the test database, inside a test)."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    if params["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{params['NAME']}"
+    auth = params["USER"] + (f":{params['PASSWORD']}" if params["PASSWORD"] else "")
+    return f"postgres://{auth}@{params['HOST'] or '127.0.0.1'}:{params['PORT'] or 5432}/{params['NAME']}"
+
+
+def manage(*args: str, timeout: float = 60, env: dict | None = None):
+    """Run ``manage.py`` in a process of its own against the test database; returns the CompletedProcess."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "DATABASE_URL": django_database_url(), **(env or {})}
+    return subprocess.run([sys.executable, str(root / "manage.py"), *args], cwd=root, env=environment,
+                          capture_output=True, text=True, timeout=timeout)

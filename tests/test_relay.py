@@ -1,0 +1,236 @@
+"""The relay engine end to end on the real PostgreSQL + PgQ and the real RabbitMQ."""
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from relay.events import Event
+from relay.mapping import stable_message_id
+from relay.pgq import PgqConsumer
+from relay.relay import QueueRelay
+
+from . import services
+
+
+@pytest.fixture
+def observer(source_dsn, pgq_queue):
+    """A second PgQ consumer, registered before events are written: returns the events as PgQ stored them."""
+    services.sql(source_dsn, "SELECT pgq.register_consumer(%s, 'observer')", (pgq_queue,))
+
+    def read() -> list[Event]:
+        (batch_id,) = services.sql(source_dsn, "SELECT pgq.next_batch(%s, 'observer')", (pgq_queue,))[0]
+        rows = services.sql(source_dsn, "SELECT ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, "
+                                        "ev_extra2, ev_extra3, ev_extra4 FROM pgq.get_batch_events(%s)", (batch_id,))
+        services.sql(source_dsn, "SELECT pgq.finish_batch(%s)", (batch_id,))
+        return [Event(*row) for row in rows]
+
+    return read
+
+
+def relay(settings, **kwargs):
+    return QueueRelay(settings).run(**kwargs)
+
+
+def dead_letters(dsn, queue):
+    return services.sql(dsn, "SELECT ev_id, ev_type, reason, failures FROM mikkoo_relay.dead_letter "
+                             "WHERE queue_name = %s ORDER BY ev_id", (queue,))
+
+
+def test_worked_example_arrives_with_every_property_and_header(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    target = bind_queue(exchange, "test.routing-key")
+    services.insert_events(source_dsn, pgq_queue, [
+        ("test.routing-key", '{"foo": "bar"}', exchange, "application/json", '{"type": "example"}', ""),
+    ])
+    services.tick(source_dsn, pgq_queue)
+
+    result = relay(queue_settings)
+
+    assert (result.batches, result.published, result.retried, result.dead_lettered) == (1, 1, 0, 0)
+    [message] = services.drain(amqp, target, expected=1)
+    props = message.properties
+    assert message.delivery_info["exchange"] == exchange
+    assert message.delivery_info["routing_key"] == "test.routing-key"
+    assert message.body == b'{"foo": "bar"}'
+    assert props["content_type"] == "application/json"
+    assert props["type"] == "example"
+    assert props["app_id"].startswith("mikkoo-relay/")
+    assert uuid.UUID(props["correlation_id"])
+    assert uuid.UUID(props["message_id"])
+    assert props["delivery_mode"] == 2
+    assert "content_encoding" not in props
+    headers = props["application_headers"]
+    assert set(headers) == {"origin", "sequence", "timestamp", "txid"}
+    assert headers["origin"] == socket.getfqdn()
+    assert isinstance(headers["sequence"], int)
+    sent_at = datetime.fromisoformat(headers["timestamp"])
+    assert sent_at.utcoffset().total_seconds() == 0
+    assert abs(sent_at.timestamp() - props["timestamp"]) < 1
+    assert abs(datetime.now(UTC).timestamp() - props["timestamp"]) < 60
+    assert isinstance(headers["txid"], int) and headers["txid"] > 0
+
+
+def test_thousands_of_events_arrive_exactly_once_and_in_order(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    target = bind_queue(exchange, "order.#")
+    count = 5000
+    services.insert_events(source_dsn, pgq_queue,
+                           [("order.created", json.dumps({"n": n}), exchange, "application/json", "", "")
+                            for n in range(count)])
+    services.tick(source_dsn, pgq_queue)
+
+    result = relay(queue_settings)
+
+    assert (result.published, result.retried, result.dead_lettered) == (count, 0, 0)
+    messages = services.drain(amqp, target, expected=count)
+    assert [json.loads(m.body)["n"] for m in messages] == list(range(count))
+    assert len({m.properties["message_id"] for m in messages}) == count
+
+
+def test_a_second_run_publishes_nothing_again(queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    target = bind_queue(exchange)
+    services.insert_events(source_dsn, pgq_queue, [("a.b", "x", exchange, "", "", "")] * 10)
+    services.tick(source_dsn, pgq_queue)
+    assert relay(queue_settings).published == 10
+    services.tick(source_dsn, pgq_queue)
+
+    second = relay(queue_settings)
+
+    assert second.published == 0
+    assert len(services.drain(amqp, target, expected=10)) == 10
+    assert services.drain(amqp, target) == []
+
+
+def test_mixed_batch_good_events_flow_bad_ones_are_retried_or_dead_lettered(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    missing_exchange = services.unique("missing")
+    default_target = bind_queue("")  # reached through the default exchange by its own name
+    good_target = bind_queue(exchange, "good.#")
+    services.insert_events(source_dsn, pgq_queue, [
+        ("good.1", "first", exchange, "text/plain", "", ""),
+        ("bad.json", "poison", exchange, "", "{not json", ""),
+        ("late.1", "to a missing exchange", missing_exchange, "", "", ""),
+        ("nobody.listens", "unroutable", exchange, "", "", ""),
+        (default_target, "via the default exchange", "", "", "", ""),
+        ("good.2", "second", exchange, "text/plain", "", '{"h": 1}'),
+    ])
+    services.tick(source_dsn, pgq_queue)
+
+    first = relay(queue_settings)
+
+    assert (first.events, first.published, first.retried, first.dead_lettered) == (6, 3, 2, 1)
+    assert [m.body for m in services.drain(amqp, good_target, expected=2)] == [b"first", b"second"]
+    assert [m.body for m in services.drain(amqp, default_target, expected=1)] == [b"via the default exchange"]
+    [(_, ev_type, reason, failures)] = dead_letters(source_dsn, pgq_queue)
+    assert ev_type == "bad.json" and "ev_extra3 is not valid JSON" in reason and failures == 1
+
+    # The operator fixes the cause: the exchange now exists and the routing key is bound.
+    late_target = bind_queue(exchange, "nobody.#")
+    channel = amqp.channel()
+    channel.exchange_declare(missing_exchange, "topic", durable=False, auto_delete=False)
+    channel.queue_bind(late_target, missing_exchange, "late.#")
+    try:
+        assert services.release_retries(source_dsn, pgq_queue) == 2
+        second = relay(queue_settings)
+    finally:
+        channel.exchange_delete(missing_exchange)
+        channel.close()
+
+    assert (second.published, second.retried, second.dead_lettered) == (2, 0, 0)
+    assert sorted(m.body for m in services.drain(amqp, late_target, expected=2)) == [
+        b"to a missing exchange", b"unroutable"]
+
+
+def test_events_that_keep_failing_are_dead_lettered_after_max_failures(
+        queue_settings, source_dsn, pgq_queue, exchange, amqp):
+    services.insert_events(source_dsn, pgq_queue, [("nowhere", "lost?", exchange, "", "", "")])
+    services.tick(source_dsn, pgq_queue)
+    results = [relay(queue_settings)]
+    for _ in range(queue_settings.max_failures - 1):
+        services.release_retries(source_dsn, pgq_queue)
+        results.append(relay(queue_settings))
+
+    assert [r.retried for r in results] == [1] * (queue_settings.max_failures - 1) + [0]
+    assert results[-1].dead_lettered == 1
+    [(_, _, reason, failures)] = dead_letters(source_dsn, pgq_queue)
+    assert reason.startswith("unroutable") and failures == queue_settings.max_failures
+
+
+def test_a_retried_event_keeps_its_message_id(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp, observer):
+    services.insert_events(source_dsn, pgq_queue, [("retry.me", "y", exchange, "", "", "")])
+    services.tick(source_dsn, pgq_queue)
+    [stored] = observer()
+    assert relay(queue_settings).retried == 1  # nothing is bound yet: unroutable
+    target = bind_queue(exchange, "retry.me")
+    services.release_retries(source_dsn, pgq_queue)
+
+    assert relay(queue_settings).published == 1
+
+    [message] = services.drain(amqp, target, expected=1)
+    assert message.properties["message_id"] == stable_message_id(pgq_queue, stored)
+    assert message.properties["application_headers"]["txid"] != stored.txid  # PgQ gave it a new txid
+
+
+def test_with_confirms_off_events_are_published_without_waiting(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    from dataclasses import replace
+
+    target = bind_queue(exchange)
+    services.insert_events(source_dsn, pgq_queue, [("k", str(n), exchange, "", "", "") for n in range(100)])
+    services.tick(source_dsn, pgq_queue)
+
+    result = relay(replace(queue_settings, confirm=False))
+
+    assert result.published == 100
+    assert len(services.drain(amqp, target, expected=100)) == 100
+
+
+def test_a_busy_queue_is_left_alone(queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    target = bind_queue(exchange)
+    services.insert_events(source_dsn, pgq_queue, [("k", "once", exchange, "", "", "")])
+    services.tick(source_dsn, pgq_queue)
+    holder = PgqConsumer(source_dsn, pgq_queue, "mikkoo")
+    holder.connect()
+    try:
+        assert holder.try_lock()
+        busy = relay(queue_settings)
+    finally:
+        holder.close()
+
+    assert busy.busy and busy.published == 0
+    assert services.drain(amqp, target) == []
+    assert relay(queue_settings).published == 1
+
+
+def test_the_queue_and_consumer_are_created_when_missing(source_dsn, broker_settings, exchange, bind_queue, amqp):
+    from relay.relay import QueueSettings
+
+    name = services.unique("fresh")
+    settings = QueueSettings(name=name, queue_name=name, source_dsn=source_dsn, broker=broker_settings)
+    try:
+        assert relay(settings).batches == 0
+        (consumers,) = services.sql(source_dsn, "SELECT count(*) FROM pgq.get_consumer_info(%s, 'mikkoo')",
+                                    (name,))[0]
+        assert consumers == 1
+    finally:
+        services.sql(source_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+
+
+@pytest.mark.parametrize("window", [7])
+def test_batches_larger_than_a_window_stream_through_the_cursor(
+        window, queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp, monkeypatch):
+    target = bind_queue(exchange)
+    services.insert_events(source_dsn, pgq_queue, [("k", str(n), exchange, "", "", "") for n in range(50)])
+    services.tick(source_dsn, pgq_queue)
+    engine = QueueRelay(queue_settings)
+    engine.window_size = window
+
+    result = engine.run()
+
+    assert (result.batches, result.published) == (1, 50)
+    assert [m.body for m in services.drain(amqp, target, expected=50)] == [str(n).encode() for n in range(50)]
