@@ -15,7 +15,7 @@ from .events import Event
 from .identity import SequenceGenerator, new_correlation_id, relay_identity
 from .mapping import Message, PoisonEvent, event_to_message
 from .pgq import PgqConsumer
-from .publisher import BrokerSettings, Publisher
+from .publisher import BrokerSettings, ConfirmWindow, Publisher
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,16 @@ class RelayResult:
                 f"in {self.seconds:.2f} s ({self.events_per_second:,.0f} events/s)")
 
 
+@dataclass(frozen=True)
+class SentWindow:
+    """A window of events on its way to RabbitMQ, and those that could not even be mapped."""
+
+    size: int
+    events: list[Event]
+    poison: list[tuple[Event, str, int]]
+    confirms: ConfirmWindow
+
+
 class QueueRelay:
     """Relays the ready batches of one queue; at most one process per queue at a time."""
 
@@ -110,12 +120,22 @@ class QueueRelay:
         return result
 
     def relay_batch(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int) -> RelayResult:
-        """Publish one batch and finish it, start to finish."""
+        """Publish one batch and finish it, start to finish.
+
+        Windows are pipelined: window N+1 is read, mapped and sent before the
+        confirms of window N are collected, so RabbitMQ never waits for us.
+        """
         started = time.monotonic()
         result = RelayResult(queue=self.settings.name, batches=1)
         try:
-            for window in consumer.iter_event_windows(batch_id, self.window_size):
-                self._relay_window(consumer, publisher, batch_id, window, result)
+            in_flight: SentWindow | None = None
+            for events in consumer.iter_event_windows(batch_id, self.window_size):
+                sent = self._send_window(publisher, events)
+                if in_flight is not None:
+                    self._record(consumer, publisher, batch_id, in_flight, result)
+                in_flight = sent
+            if in_flight is not None:
+                self._record(consumer, publisher, batch_id, in_flight, result)
             consumer.finish_batch(batch_id)
         except BaseException:
             consumer.abandon_batch()
@@ -126,21 +146,26 @@ class QueueRelay:
                     result.dead_lettered, result.seconds * 1000)
         return result
 
-    def _relay_window(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int,
-                      window: list[Event], result: RelayResult) -> None:
+    def _send_window(self, publisher: Publisher, window: list[Event]) -> SentWindow:
         events: list[Event] = []
         messages: list[Message] = []
-        dead: list[tuple[Event, str, int]] = []
+        poison: list[tuple[Event, str, int]] = []
         for event in window:
             try:
                 messages.append(self.to_message(event))
                 events.append(event)
             except PoisonEvent as exc:
                 logger.error("queue=%s event=%d cannot be published: %s", self.settings.name, event.id, exc)
-                dead.append((event, str(exc), event.failures + 1))
+                poison.append((event, str(exc), event.failures + 1))
+        return SentWindow(size=len(window), events=events, poison=poison, confirms=publisher.send(messages))
+
+    def _record(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int, sent: SentWindow,
+                result: RelayResult) -> None:
+        """Give every event of a sent window its fate: published, retried or dead-lettered."""
+        dead = list(sent.poison)
         retry: list[int] = []
         failed_by_reason: dict[str, list[int]] = {}
-        for event, verdict in zip(events, publisher.publish(messages), strict=True):
+        for event, verdict in zip(sent.events, publisher.settle(sent.confirms), strict=True):
             if verdict is None:
                 result.published += 1
                 continue
@@ -155,7 +180,7 @@ class QueueRelay:
                            self.settings.name, batch_id, len(ids), ids[0], ids[-1], reason)
         consumer.retry_events(batch_id, retry, self.settings.retry_delay)
         consumer.dead_letter(batch_id, dead)
-        result.events += len(window)
+        result.events += sent.size
         result.retried += len(retry)
         result.dead_lettered += len(dead)
 
