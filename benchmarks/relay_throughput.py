@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue as queue_module
 import resource
 import sys
 import time
@@ -110,7 +111,13 @@ def main() -> None:
         results = multiprocessing.get_context("fork").Queue()
         child = multiprocessing.get_context("fork").Process(target=relay_child, args=(settings, results))
         child.start()
-        events, published, batches, seconds, peak_mb = results.get()
+        while True:
+            try:
+                events, published, batches, seconds, peak_mb = results.get(timeout=1)
+                break
+            except queue_module.Empty:
+                if not child.is_alive():
+                    raise SystemExit(f"the relay process died (exit code {child.exitcode})") from None
         child.join()
         relay_rate = events / seconds
         print(f"relay: {published:,}/{events:,} events published in {batches} batch(es), {seconds:.2f} s, "

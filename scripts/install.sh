@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what mikkoo-relay needs on a Debian/Ubuntu machine that already runs
+# PostgreSQL and RabbitMQ: the PgQ extension and pgqd from apt, and the Python
+# packages in .venv. Safe to run again; it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+pg_major() {
+    if command -v pg_lsclusters >/dev/null; then
+        pg_lsclusters --no-header | awk 'NR==1 {print $1}'
+    else
+        ls /etc/postgresql | sort -n | tail -1
+    fi
+}
+
+PG_MAJOR="${PG_MAJOR:-$(pg_major)}"
+apt_packages=()
+dpkg -s "postgresql-${PG_MAJOR}-pgq3" >/dev/null 2>&1 || apt_packages+=("postgresql-${PG_MAJOR}-pgq3")
+dpkg -s pgqd >/dev/null 2>&1 || apt_packages+=(pgqd)
+python3 -m venv --help >/dev/null 2>&1 || apt_packages+=(python3-venv)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+    echo "installing ${apt_packages[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+# The services run before us; start them if they stopped (a restart test may have been interrupted).
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    as_root pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main start
+fi
+if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+    as_root rabbitmq-server -detached
+    for _ in $(seq 60); do (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null && break; sleep 1; done
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+if ! cmp -s requirements.txt .venv/.requirements.installed; then
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+    cp requirements.txt .venv/.requirements.installed
+fi
+echo "mikkoo-relay dependencies are installed (PostgreSQL ${PG_MAJOR} with PgQ, pgqd, .venv)"

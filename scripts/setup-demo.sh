@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets mikkoo-relay up on this machine and relays a demo queue once:
+# dependencies, the Django database, a source database `mikkoo_demo` with PgQ,
+# the demo queue from demo/mikkoo.yml, an exchange `demo` bound to a queue
+# `demo-events`, three events, and one relay_once run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export DEBUG="${DEBUG:-true}"   # the demo runs without a SECRET_KEY; set one (and DEBUG=false) in production
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
+
+.venv/bin/python manage.py migrate --no-input -v 0
+"${PSQL[@]}" -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'mikkoo_demo'" | grep -q 1 \
+    || "${PSQL[@]}" -d postgres -c "CREATE DATABASE mikkoo_demo"
+"${PSQL[@]}" -d mikkoo_demo -c "CREATE EXTENSION IF NOT EXISTS pgq"
+.venv/bin/python manage.py import_mikkoo demo/mikkoo.yml
+.venv/bin/python - <<'PY'
+from kombu import Connection
+with Connection("amqp://guest:guest@127.0.0.1:5672//") as conn:
+    channel = conn.channel()
+    channel.exchange_declare("demo", "topic", durable=True, auto_delete=False)
+    channel.queue_declare("demo-events", durable=True, auto_delete=False)
+    channel.queue_bind("demo-events", "demo", "#")
+print("RabbitMQ: exchange demo -> queue demo-events")
+PY
+# The first run creates the PgQ queue and registers the consumer; events written after it are relayed.
+.venv/bin/python manage.py relay_once demo
+"${PSQL[@]}" -d mikkoo_demo -c "
+    SELECT pgq.insert_event('demo', 'demo.created', json_build_object('n', n)::text, 'demo',
+                            'application/json', '{\"type\": \"example\"}', '')
+    FROM generate_series(1, 3) AS n;
+    SELECT pgq.force_tick('demo');" -o /dev/null
+"${PSQL[@]}" -d mikkoo_demo -c "SELECT pgq.ticker('demo')" -o /dev/null
+.venv/bin/python manage.py relay_once demo
+echo "Done: the three demo events are in the RabbitMQ queue demo-events."

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every check of mikkoo-relay against the PostgreSQL and RabbitMQ on this
+# machine: lint, migrations in sync, and the test suite. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+export SECRET_KEY="${SECRET_KEY:-test-only-secret-key}"
+.venv/bin/ruff check .
+.venv/bin/python manage.py makemigrations --check --dry-run
+.venv/bin/pytest "$@"
