@@ -223,3 +223,39 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue} event {self.event_id}"
+
+
+class QueueStatus(models.Model):
+    """What the relay last did for a queue: when, how much, and its last error."""
+
+    queue = models.OneToOneField(RelayedQueue, on_delete=models.CASCADE, related_name="status",
+                                 verbose_name="queue", help_text="The relayed queue.")
+    last_run_at = models.DateTimeField("last run", null=True, blank=True,
+                                       help_text="When the relay last looked at the queue.")
+    last_success_at = models.DateTimeField("last success", null=True, blank=True,
+                                           help_text="When a run last ended without an error.")
+    last_batch_at = models.DateTimeField("last batch", null=True, blank=True,
+                                         help_text="When the relay last finished a batch of this queue.")
+    last_error = models.TextField("last error", blank=True,
+                                  help_text="The last error that stopped a run (never contains a password).")
+    last_error_at = models.DateTimeField("last error at", null=True, blank=True,
+                                         help_text="When the last error happened.")
+    batches = models.PositiveBigIntegerField("batches", default=0, help_text="Batches finished, in total.")
+    published = models.PositiveBigIntegerField("published", default=0,
+                                               help_text="Events confirmed by RabbitMQ, in total.")
+    retried = models.PositiveBigIntegerField("retried", default=0,
+                                             help_text="Events handed back to PgQ for a retry, in total.")
+    dead_lettered = models.PositiveBigIntegerField("dead-lettered", default=0,
+                                                   help_text="Events given up on, in total.")
+
+    class Meta:
+        verbose_name = "queue status"
+        verbose_name_plural = "queue statuses"
+
+    def __str__(self) -> str:
+        return f"status of {self.queue}"
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last run ended with an error."""
+        return bool(self.last_error_at) and (not self.last_success_at or self.last_error_at > self.last_success_at)

@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from .errors import RelayError
-from .models import DeadLetter, RelayedQueue
+from .models import DeadLetter, QueueStatus, RelayedQueue
 from .pgq import PgqConsumer
 from .relay import QueueRelay, RelayResult
 
@@ -26,11 +28,34 @@ def get_queue(name: str) -> RelayedQueue:
 
 
 def relay_queue(queue: RelayedQueue, max_batches: int | None = None) -> RelayResult:
-    """Relay what is ready for ``queue``, then copy new dead letters into the admin."""
-    result = QueueRelay(queue.to_settings()).run(max_batches=max_batches)
+    """Relay what is ready for ``queue``, copy new dead letters into the admin, and record how it went."""
+    try:
+        result = QueueRelay(queue.to_settings()).run(max_batches=max_batches)
+        if not result.busy:
+            sync_dead_letters(queue)
+    except RelayError as exc:
+        record_failure(queue, str(exc))
+        raise
     if not result.busy:
-        sync_dead_letters(queue)
+        record_success(queue, result)
     return result
+
+
+def record_success(queue: RelayedQueue, result: RelayResult) -> None:
+    now = timezone.now()
+    changes = {"last_run_at": now, "last_success_at": now, "batches": F("batches") + result.batches,
+               "published": F("published") + result.published, "retried": F("retried") + result.retried,
+               "dead_lettered": F("dead_lettered") + result.dead_lettered}
+    if result.batches:
+        changes["last_batch_at"] = now
+    QueueStatus.objects.get_or_create(queue=queue)
+    QueueStatus.objects.filter(queue=queue).update(**changes)
+
+
+def record_failure(queue: RelayedQueue, error: str) -> None:
+    now = timezone.now()
+    QueueStatus.objects.get_or_create(queue=queue)
+    QueueStatus.objects.filter(queue=queue).update(last_run_at=now, last_error=error, last_error_at=now)
 
 
 def sync_dead_letters(queue: RelayedQueue) -> int:

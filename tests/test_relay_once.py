@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from relay.models import BrokerConnection, RelayedQueue
+from relay.models import BrokerConnection, QueueStatus, RelayedQueue
 
 from . import services
 
@@ -43,6 +43,9 @@ def test_relays_what_is_ready_and_prints_a_summary(source_dsn, pgq_queue, exchan
     assert re.fullmatch(rf"{queue.name}: 1 batches, 300 published, 0 retried, 0 dead-lettered "
                         r"in \d+\.\d\d s \([\d,]+ events/s\)\n", process.stdout)
     assert len(services.drain(amqp, target, expected=300)) == 300
+    status = QueueStatus.objects.get(queue=queue)
+    assert (status.batches, status.published, status.retried, status.dead_lettered) == (1, 300, 0, 0)
+    assert status.last_batch_at and status.last_success_at and not status.failing
 
 
 def test_an_idle_queue_says_nothing_was_ready(source_dsn, pgq_queue):
@@ -85,6 +88,8 @@ def test_an_unreachable_postgresql_is_named_without_its_password(pgq_queue):
 
     assert_one_clean_error_line(process, "source database postgres://app:***@127.0.0.1:1/nowhere",
                                 "connecting failed")
+    status = QueueStatus.objects.get(queue=queue)
+    assert status.failing and "connecting failed" in status.last_error and SECRET not in status.last_error
 
 
 def test_an_unreachable_rabbitmq_is_named_without_its_password(source_dsn, pgq_queue):
