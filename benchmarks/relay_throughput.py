@@ -2,6 +2,7 @@
 
     python benchmarks/relay_throughput.py                     # 20,000 events, 200-byte bodies
     python benchmarks/relay_throughput.py --events 1000000 --skip-raw   # memory for one huge batch
+    python benchmarks/relay_throughput.py --audited           # events written with mikkoo.insert_audited_event
 
 Creates a database, a PgQ queue, an exchange and a queue of its own and removes them.
 The relay runs in a child process so its peak RSS is its own.
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg2
 from kombu import Connection
 
+from relay.audit_sql import install_audit_sql
 from relay.mapping import Message
 from relay.publisher import BrokerSettings, Publisher
 from relay.relay import QueueRelay, QueueSettings
@@ -80,6 +82,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--body-bytes", type=int, default=200)
     parser.add_argument("--skip-raw", action="store_true", help="only run the relay (for memory runs)")
+    parser.add_argument("--audited", action="store_true",
+                        help="install the audit SQL and write every event with an audit record, so the relay "
+                             "marks them confirmed as it goes")
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
@@ -96,14 +101,19 @@ def main() -> None:
         execute(dsn, "CREATE EXTENSION pgq")
         execute(dsn, "SELECT pgq.create_queue(%s)", (queue,))
         execute(dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (queue,))
+        if args.audited:
+            install_audit_sql(dsn)
+            insert = "mikkoo.insert_audited_event(%(q)s, %(ex)s, 'bench.event', repeat('x', %(n)s), 'text/plain')"
+        else:
+            insert = "pgq.insert_event(%(q)s, 'bench.event', repeat('x', %(n)s), %(ex)s, 'text/plain', '', '')"
         started = time.perf_counter()
-        execute(dsn, "SELECT count(pgq.insert_event(%s, 'bench.event', repeat('x', %s), %s, 'text/plain', '', ''))"
-                     " FROM generate_series(1, %s)", (queue, args.body_bytes, exchange, args.events),
-                autocommit=False)
+        execute(dsn, f"SELECT count({insert}) FROM generate_series(1, %(events)s)",
+                {"q": queue, "n": args.body_bytes, "ex": exchange, "events": args.events}, autocommit=False)
         insert_seconds = time.perf_counter() - started
         execute(dsn, "SELECT pgq.force_tick(%s)", (queue,))
         execute(dsn, "SELECT pgq.ticker(%s)", (queue,))
-        print(f"inserted {args.events:,} events of {args.body_bytes} bytes in one transaction "
+        print(f"inserted {args.events:,}{' audited' if args.audited else ''} events of {args.body_bytes} bytes "
+              "in one transaction "
               f"in {insert_seconds:.1f} s")
 
         settings = QueueSettings(name=queue, queue_name=queue, source_dsn=dsn,

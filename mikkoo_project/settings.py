@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,13 +75,67 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "static")
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
-CELERY_TASK_ACKS_LATE = True
+# Seconds an audited event may stay outstanding (or events wait for a tick or a batch)
+# before the audit status page calls its queue stuck.
+AUDIT_STUCK_AFTER = env.int("AUDIT_STUCK_AFTER", default=300)
 
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="mikkoo-relay")
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
+
+# How the worker relays (relay.schedule): beat starts a task for each enabled queue
+# every RELAY_DISPATCH_SECONDS; a task holds its queue RELAY_LEASE_SECONDS (so a warm
+# shutdown waits at most that long) and a stuck one is stopped after the time limit.
+RELAY_DISPATCH_SECONDS = env.float("RELAY_DISPATCH_SECONDS", default=1.0)
+RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=5.0)
+RELAY_TASK_SOFT_TIME_LIMIT = env.int("RELAY_TASK_SOFT_TIME_LIMIT", default=600)
+CELERY_BEAT_SCHEDULE = {
+    "relay-dispatch": {"task": "relay.dispatch", "schedule": RELAY_DISPATCH_SECONDS},
+}
+
+# LOG_FORMAT=json writes one JSON object per line (relay.logformat), with the batch fields as keys.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "relay.logformat.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Health (/health/ and manage.py relay_health): a queue is unhealthy when its consumer lags more
+# than RELAY_HEALTH_MAX_LAG_SECONDS or PgQ has not ticked it for RELAY_HEALTH_MAX_TICK_AGE_SECONDS
+# (pgqd ticks an idle queue every 60 s by default); each connection attempt waits at most
+# RELAY_HEALTH_TIMEOUT_SECONDS.
+RELAY_HEALTH_MAX_LAG_SECONDS = env.float("RELAY_HEALTH_MAX_LAG_SECONDS", default=300.0)
+RELAY_HEALTH_MAX_TICK_AGE_SECONDS = env.float("RELAY_HEALTH_MAX_TICK_AGE_SECONDS", default=120.0)
+RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default=3.0)
+
+# Prometheus (/metrics): the directory every process (web and Celery worker) writes its metrics to;
+# prometheus_client reads the same variable itself when it is imported. Empty: this process only.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+RELAY_METRICS_PGQ_TIMEOUT_SECONDS = env.float("RELAY_METRICS_PGQ_TIMEOUT_SECONDS", default=2.0)
+
+# statsd (mikkoo's Application/statsd): the counters of every batch, when STATSD_HOST is set.
+STATSD_HOST = env.str("STATSD_HOST", default="")
+STATSD_PORT = env.int("STATSD_PORT", default=8125)
+STATSD_PREFIX = env.str("STATSD_PREFIX", default="mikkoo_relay")
+
+# Sentry (mikkoo's Application/sentry_dsn): errors of the web app and the worker, when SENTRY_DSN is set.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.celery import CeleryIntegration
+        from sentry_sdk.integrations.django import DjangoIntegration
+    except ImportError:
+        raise ImproperlyConfigured("SENTRY_DSN is set but sentry-sdk is not installed: pip install sentry-sdk") \
+            from None
+    sentry_sdk.init(dsn=SENTRY_DSN, integrations=[DjangoIntegration(), CeleryIntegration()],
+                    environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+                    send_default_pii=False)

@@ -2,6 +2,10 @@
 from django.contrib import admin
 from django.urls import path
 
+from relay import ops_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health/", ops_views.health, name="health"),
+    path("metrics", ops_views.prometheus, name="metrics"),
 ]

@@ -1,8 +1,17 @@
-"""The operator's screens: connections, queues and dead letters."""
-from django.contrib import admin
+"""The operator's screens: connections, queues, dead letters and the audit status."""
+from __future__ import annotations
 
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.db.models import Count, Q
+from django.shortcuts import redirect
+from django.urls import path
+
+from . import admin_views
+from .errors import RelayError
 from .forms import BrokerConnectionForm, RelayedQueueForm
-from .models import BrokerConnection, DeadLetter, RelayedQueue
+from .models import AuditStatus, BrokerConnection, DeadLetter, RelayedQueue
+from .service import replay_dead_letters, retire_queue
 
 
 @admin.register(BrokerConnection)
@@ -28,29 +37,150 @@ class BrokerConnectionAdmin(admin.ModelAdmin):
 @admin.register(RelayedQueue)
 class RelayedQueueAdmin(admin.ModelAdmin):
     form = RelayedQueueForm
-    list_display = ("name", "queue_name", "consumer_name", "display_source", "connection", "enabled",
-                    "confirm", "max_failures", "retry_delay")
-    list_filter = ("enabled", "connection")
+    list_display = ("name", "queue_name", "consumer_name", "display_source", "target", "connection", "enabled",
+                    "confirm", "max_failures", "retry_delay", "dead_letter_count")
+    list_filter = ("enabled", "target", "connection")
     search_fields = ("name", "queue_name")
-    readonly_fields = ("display_source",)
+    readonly_fields = ("display_source", "display_target")
     fieldsets = (
         (None, {"fields": ("name", "queue_name", "source_url", "display_source", "consumer_name",
-                           "connection", "enabled")}),
+                           "target", "connection", "enabled")}),
+        ("PostgreSQL target (queue_splitter)", {"fields": ("target_url", "display_target",
+                                                           "create_target_queues")}),
         ("Delivery", {"fields": ("confirm", "persistent", "max_failures", "retry_delay",
                                  "wait_duration", "unregister")}),
     )
+
+    delete_confirmation_template = "admin/relay/relayedqueue/delete_confirmation.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(dead_letter_count=Count("dead_letters"))
+
+    @admin.display(description="dead letters", ordering="dead_letter_count")
+    def dead_letter_count(self, obj):
+        return obj.dead_letter_count
 
     @admin.display(description="source database")
     def display_source(self, obj):
         return obj.display_source() if obj.pk else "-"
 
+    def get_actions(self, request):
+        # Deleting retires a queue (its PgQ consumer may be unregistered): one at a time, confirmed.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        queue = self.get_object(request, object_id)
+        if request.method == "POST" and queue is not None and self.has_delete_permission(request, queue):
+            try:
+                note = retire_queue(queue)
+            except RelayError as exc:
+                self.message_user(request, f"{queue} was not deleted: {exc}", messages.ERROR)
+                return redirect("admin:relay_relayedqueue_change", queue.pk)
+            self.message_user(request, note, messages.SUCCESS)
+            return redirect("admin:relay_relayedqueue_changelist")
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.display(description="target database")
+    def display_target(self, obj):
+        return obj.display_target() if obj.pk and obj.target_url else "-"
+
+
+class ReasonKindFilter(admin.SimpleListFilter):
+    """Dead letters by kind of reason: the texts differ per event, the kinds are few."""
+
+    title = "reason"
+    parameter_name = "reason_kind"
+    kinds = {
+        "invalid": ("Invalid event (never publishable)", ("ev_",)),
+        "unroutable": ("Unroutable", ("unroutable",)),
+        "exchange": ("Missing exchange", ("exchange ",)),
+        "nacked": ("Nacked by RabbitMQ", ("nacked",)),
+        "connection": ("Connection lost", ("connection lost",)),
+        "timeout": ("No confirm in time", ("no confirm",)),
+    }
+
+    def lookups(self, request, model_admin):
+        return [(key, label) for key, (label, _) in self.kinds.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.kinds:
+            return queryset
+        condition = Q()
+        for prefix in self.kinds[self.value()][1]:
+            condition |= Q(reason__startswith=prefix)
+        return queryset.filter(condition)
+
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "queue", "event_type", "reason", "failures", "dead_lettered_at")
-    list_filter = ("queue",)
+    list_display = ("event_id", "queue", "event_type", "reason", "failures", "first_failed_at", "dead_lettered_at",
+                    "replayed_at")
+    list_filter = ("queue", ReasonKindFilter, ("replayed_at", admin.EmptyFieldListFilter))
     search_fields = ("=event_id",)
     readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    actions = ["replay", "discard"]
+    fieldsets = (
+        (None, {"fields": ("queue", "event_id", "reason", "failures", "first_failed_at", "dead_lettered_at",
+                           "replayed_at", "replayed_by")}),
+        ("The event", {"fields": ("event_type", "event_data", "extra1", "extra2", "extra3", "extra4",
+                                  "event_time", "event_txid", "source_id")}),
+    )
 
     def has_add_permission(self, request):
         return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # offered as "discard", with the same confirmation page
+        return actions
+
+    @admin.action(description="Replay: put the selected events back into their PgQ queues",
+                  permissions=["change"])
+    def replay(self, request, queryset):
+        try:
+            count = replay_dead_letters(queryset.select_related("queue"), request.user.get_username())
+        except RelayError as exc:
+            self.message_user(request, f"Nothing replayed for that queue: {exc}", messages.ERROR)
+            return
+        skipped = queryset.count() - count
+        note = f" ({skipped} already replayed, left alone)" if skipped else ""
+        self.message_user(request, f"{count} events put back into their PgQ queues{note}.", messages.SUCCESS)
+
+    @admin.action(description="Discard the selected dead letters", permissions=["delete"])
+    def discard(self, request, queryset):
+        # Django's own confirmation page: nothing is deleted until the operator confirms.
+        return delete_selected(self, request, queryset)
+
+
+@admin.register(AuditStatus)
+class AuditStatusAdmin(admin.ModelAdmin):
+    """The audit status page: no table behind it; its changelist is the status view (django-rq's pattern)."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(admin_views.PERMISSION)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        # Only these: the default add, change and history views would look for a table.
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("", self.admin_site.admin_view(self.changelist_view), name="{}_{}_changelist".format(*info)),
+            path("<slug:name>/outstanding/", self.admin_site.admin_view(self.outstanding_view),
+                 name="{}_{}_outstanding".format(*info)),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        return admin_views.audit_status(request, self)
+
+    def outstanding_view(self, request, name):
+        return admin_views.outstanding(request, self, name)

@@ -9,9 +9,22 @@ class SourceUnavailable(RelayError):
     """The source PostgreSQL cannot be reached or refused us; no batch was finished."""
 
 
+class TargetUnavailable(RelayError):
+    """The target PostgreSQL of a split queue cannot be reached or refused us; no batch was finished."""
+
+
 class BrokerUnavailable(RelayError):
     """RabbitMQ cannot be reached or refused us; no batch was finished."""
 
 
 class QueueBusy(RelayError):
     """Another process holds the queue: only one may relay it at a time."""
+
+
+class ConfigError(RelayError):
+    """A configuration file that cannot be imported, naming the key at fault by its path in the file."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)

@@ -1,4 +1,4 @@
-"""A PgQ event as the relay reads it."""
+"""A PgQ event and batch as the relay reads them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,3 +24,24 @@ class Event:
     def failures(self) -> int:
         """How often publishing this event failed before (PgQ counts its retries)."""
         return self.retry or 0
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBatch:
+    """Which events a PgQ batch holds, told apart from every other batch of any source over time.
+
+    A batch is the events between two ticks of its queue, for one consumer.
+    Batch ids are a global sequence of the source database and tick ids
+    restart when a queue is dropped and created again, so the batch is known
+    by the source database (cluster system identifier and database name),
+    the queue, the consumer and its ticks with their times.
+    """
+
+    source: str
+    queue: str
+    consumer: str
+    batch_id: int
+    prev_tick_id: int
+    prev_tick_time: datetime
+    tick_id: int
+    tick_time: datetime

@@ -38,7 +38,7 @@ class BrokerConnectionForm(SecretFieldsForm):
 
 
 class RelayedQueueForm(SecretFieldsForm):
-    secret_fields = ("source_url",)
+    secret_fields = ("source_url", "target_url")
 
     class Meta:
         model = RelayedQueue

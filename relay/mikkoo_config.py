@@ -1,4 +1,4 @@
-"""mikkoo's YAML configuration: read into frozen settings, then imported as connections and queues."""
+"""mikkoo's YAML configuration read into frozen settings, each bad key reported by its path."""
 from __future__ import annotations
 
 import math
@@ -9,16 +9,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from django.core.exceptions import ValidationError
 from django.core.validators import slug_re
-from django.db import models, transaction
 from django.utils.text import slugify
 
-from .errors import RelayError
-from .models import BrokerConnection, RelayedQueue
+from .errors import ConfigError
+from .mikkoo_environment import environment_notes
 
-# Logging and Daemon configure mikkoo's own process (this project has Django's settings for that), and
-# sentry_dsn, statsd and poll_interval its monitoring: accepted so existing files import, and not used.
+# Logging and Daemon configure mikkoo's own process and sentry_dsn, statsd and poll_interval its monitoring:
+# this project takes them from the environment, so the import notes which variables to set
+# (relay.mikkoo_environment); poll_interval and Daemon have no counterpart.
 _TOP_KEYS = ("Application", "Logging", "Daemon")
 _APPLICATION_KEYS = ("workers", "sentry_dsn", "statsd", "poll_interval")
 _WORKER_KEYS = ("postgres_url", "queue", "consumer_name", "confirm", "max_failures", "retry_delay",
@@ -33,17 +32,7 @@ _TLS_PROTOCOLS: dict[int | str, str] = {
     "TLS": "", "SSLV23": "", "TLS_CLIENT": "",
     "TLSV1": "TLSv1", "TLSV1_1": "TLSv1_1", "TLSV1_2": "TLSv1_2", "TLSV1_3": "TLSv1_3",
 }
-_CONNECTION_SUFFIX = "-rabbitmq"
 _REQUIRED = object()
-
-
-class ConfigError(RelayError):
-    """A mikkoo configuration that cannot be imported, naming the key at fault by its path in the file."""
-
-    def __init__(self, path: str, problem: str):
-        self.path = path
-        self.problem = problem
-        super().__init__(f"{path}: {problem}" if path else problem)
 
 
 @dataclass(frozen=True)
@@ -143,6 +132,8 @@ def parse(text: str) -> MikkooConfig:
         queue, worker_notes = _worker(name, worker_name, _Mapping(value, path, _WORKER_KEYS))
         queues.append(queue)
         notes.extend(worker_notes)
+    # Monitoring and logging come from the environment here: the notes say what to set.
+    notes.extend(environment_notes(application.value, data.get("Logging") if isinstance(data, dict) else None))
     return MikkooConfig(tuple(queues), tuple(notes))
 
 
@@ -351,117 +342,3 @@ class _Loader(yaml.SafeLoader):
                     raise ConfigError("", f"key {key!r} given twice (line {key_node.start_mark.line + 1})")
                 seen.add(key)
         return super().construct_mapping(node, deep)
-
-
-@dataclass(frozen=True)
-class Change:
-    """What an import did to one row."""
-
-    kind: str
-    name: str
-    outcome: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.name}: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    """Every connection and queue an import created, updated or found unchanged, and its notes."""
-
-    changes: tuple[Change, ...]
-    notes: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        return [f"note: {note}" for note in self.notes] + [str(change) for change in self.changes]
-
-    def summary(self) -> str:
-        count = {outcome: sum(c.outcome == outcome for c in self.changes)
-                 for outcome in ("created", "updated", "unchanged")}
-        rows = " and ".join(_plural(sum(c.kind == kind for c in self.changes), kind)
-                            for kind in ("connection", "queue"))
-        if not count["created"] and not count["updated"]:
-            return f"Nothing changed: {rows} already match the file."
-        return (f"Imported {rows}: {count['created']} created, {count['updated']} updated, "
-                f"{count['unchanged']} unchanged.")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def import_config(config: MikkooConfig) -> ImportResult:
-    """Create or update a BrokerConnection per distinct RabbitMQ settings and a RelayedQueue per worker.
-
-    Importing the same configuration again changes nothing. Everything happens in
-    one transaction, so an error leaves the database as it was. Raises ConfigError.
-    """
-    with transaction.atomic():
-        connections, changes = _import_connections(config.queues)
-        for queue in config.queues:
-            fields = {**queue.model_fields(), "connection": connections[queue.connection]}
-            row, outcome, changed = _upsert(RelayedQueue, queue.name, fields, queue.path)
-            changes.append(Change("queue", row.name, outcome, _detail(outcome, changed, (
-                f"PgQ queue {row.queue_name} on {row.display_source()}, connection {row.connection.name}"))))
-    return ImportResult(tuple(changes), config.notes)
-
-
-def _import_connections(
-        queues: Iterable[QueueConfig]) -> tuple[dict[ConnectionConfig, BrokerConnection], list[Change]]:
-    # Distinct settings get one connection, named after the first worker using them.
-    first_user: dict[ConnectionConfig, QueueConfig] = {}
-    for queue in queues:
-        first_user.setdefault(queue.connection, queue)
-    names = {settings: _connection_name(queue.name) for settings, queue in first_user.items()}
-    rows: dict[ConnectionConfig, BrokerConnection] = {}
-    changes: list[Change] = []
-    for settings, queue in first_user.items():
-        name, fields = names[settings], settings.model_fields()
-        # A row named for other settings of this file may be about to change, so it is never a match.
-        same = BrokerConnection.objects.filter(**fields).exclude(name__in=set(names.values()) - {name})
-        row = same.filter(name=name).first() or same.order_by("name").first()
-        if row is not None:
-            detail = "" if row.name == name else "same settings as the file"
-            changes.append(Change("connection", row.name, "unchanged", detail))
-        else:
-            path = f"{queue.path}/rabbitmq_url" if settings.url else f"{queue.path}/rabbitmq"
-            row, outcome, changed = _upsert(BrokerConnection, name, fields, path)
-            detail = _detail(outcome, changed, row.display_address())
-            changes.append(Change("connection", name, outcome, detail))
-        rows[settings] = row
-    return rows, changes
-
-
-def _connection_name(queue_name: str) -> str:
-    return queue_name[:100 - len(_CONNECTION_SUFFIX)] + _CONNECTION_SUFFIX
-
-
-def _upsert(model: type[models.Model], name: str, fields: dict[str, Any],
-            path: str) -> tuple[Any, str, list[str]]:
-    row = model.objects.filter(name=name).first()
-    if row is None:
-        row, outcome, changed = model(name=name, **fields), "created", list(fields)
-    else:
-        changed = [key for key, value in fields.items() if getattr(row, key) != value]
-        if not changed:
-            return row, "unchanged", []
-        for key in changed:
-            setattr(row, key, fields[key])
-        outcome = "updated"
-    try:
-        row.full_clean()
-    except ValidationError as exc:
-        # The parser checks what the file can get wrong; this catches the rest (lengths) without values.
-        raise ConfigError(path, "; ".join(f"{key}: {' '.join(messages)}"
-                                          for key, messages in exc.message_dict.items())) from None
-    row.save()
-    return row, outcome, changed
-
-
-def _detail(outcome: str, changed: list[str], address: str) -> str:
-    if outcome == "created":
-        return address
-    if outcome == "updated":
-        return "changed: " + ", ".join(changed)
-    return ""

@@ -1,12 +1,14 @@
 """What the admin configures: RabbitMQ connections, relayed queues, and dead letters."""
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .publisher import BrokerSettings, TlsSettings
 from .relay import QueueSettings
 from .secrets import redact_url
+from .splitter import SplitterSettings
 
 
 class BrokerConnection(models.Model):
@@ -115,7 +117,13 @@ class BrokerConnection(models.Model):
 
 
 class RelayedQueue(models.Model):
-    """A PgQ queue whose events are relayed to a RabbitMQ connection."""
+    """A PgQ queue whose events are relayed to a RabbitMQ connection or split into queues of another database."""
+
+    class Target(models.TextChoices):
+        """Where a queue's events go."""
+
+        RABBITMQ = "rabbitmq", "RabbitMQ"
+        POSTGRES = "postgres", "PostgreSQL queues (queue_splitter)"
 
     name = models.SlugField(
         "name", max_length=100, unique=True,
@@ -132,9 +140,27 @@ class RelayedQueue(models.Model):
         "consumer name", max_length=255, default="mikkoo",
         help_text="PgQ consumer to register and read as (mikkoo's default: mikkoo).",
     )
+    target = models.CharField(
+        "target", max_length=20, choices=Target.choices, default=Target.RABBITMQ,
+        help_text="RabbitMQ: each event is published to the RabbitMQ connection. PostgreSQL queues: "
+        "each event is inserted into the PgQ queue its ev_extra1 names in the target database, "
+        "each batch exactly once (Skytools' queue_splitter).",
+    )
     connection = models.ForeignKey(
-        BrokerConnection, on_delete=models.PROTECT, related_name="queues",
-        verbose_name="RabbitMQ connection", help_text="Where this queue's events are published.",
+        BrokerConnection, on_delete=models.PROTECT, related_name="queues", null=True, blank=True,
+        verbose_name="RabbitMQ connection",
+        help_text="Where this queue's events are published. Required for the RabbitMQ target.",
+    )
+    target_url = models.CharField(
+        "target PostgreSQL URL", max_length=1000, blank=True,
+        help_text="For the PostgreSQL target: postgres:// URL or libpq connection string of the database "
+        "that holds the target queues (PgQ installed). Never shown back with its password: leave blank "
+        "to keep it.",
+    )
+    create_target_queues = models.BooleanField(
+        "create target queues", default=True,
+        help_text="For the PostgreSQL target: create a missing target queue (pgq.create_queue). Off: events "
+        "for a missing queue are retried, then dead-lettered after max failures.",
     )
     enabled = models.BooleanField("enabled", default=True,
                                   help_text="Disabled queues are not relayed by the schedule.")
@@ -177,8 +203,37 @@ class RelayedQueue(models.Model):
         """The source database URL without its password."""
         return redact_url(self.source_url)
 
-    def to_settings(self) -> QueueSettings:
-        """The plain settings object the relay engine takes."""
+    def display_target(self) -> str:
+        """The target database URL without its password."""
+        return redact_url(self.target_url)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.target == self.Target.RABBITMQ and self.connection_id is None:
+            errors["connection"] = "A RabbitMQ connection is required for the RabbitMQ target."
+        if self.target == self.Target.POSTGRES and not self.target_url:
+            errors["target_url"] = "A target PostgreSQL URL is required for the PostgreSQL target."
+        if errors:
+            raise ValidationError(errors)
+
+    def to_splitter_settings(self) -> SplitterSettings:
+        """The plain settings object the queue splitter takes (PostgreSQL target)."""
+        return SplitterSettings(
+            name=self.name,
+            queue_name=self.queue_name,
+            source_dsn=self.source_url,
+            target_dsn=self.target_url,
+            consumer_name=self.consumer_name,
+            create_target_queues=self.create_target_queues,
+            max_failures=self.max_failures,
+            retry_delay=self.retry_delay,
+            wait_duration=self.wait_duration,
+        )
+
+    def to_settings(self) -> QueueSettings | SplitterSettings:
+        """The plain settings object the queue's engine takes: the relay's, or the splitter's (PostgreSQL target)."""
+        if self.target == self.Target.POSTGRES:
+            return self.to_splitter_settings()
         return QueueSettings(
             name=self.name,
             queue_name=self.queue_name,
@@ -188,6 +243,7 @@ class RelayedQueue(models.Model):
             persistent=self.persistent,
             max_failures=self.max_failures,
             retry_delay=self.retry_delay,
+            wait_duration=self.wait_duration,
             broker=self.connection.to_settings(),
         )
 
@@ -210,8 +266,14 @@ class DeadLetter(models.Model):
     extra4 = models.TextField("extra4", blank=True, help_text="ev_extra4: AMQP headers (JSON).")
     reason = models.TextField("reason", help_text="Why the event could not be published.")
     failures = models.PositiveIntegerField("failures", help_text="How often publishing it failed.")
+    first_failed_at = models.DateTimeField("first failure", null=True, blank=True,
+                                           help_text="When publishing the event first failed.")
     dead_lettered_at = models.DateTimeField("dead-lettered at",
-                                            help_text="When the relay gave up on the event.")
+                                            help_text="When the relay gave up on the event: its last failure.")
+    replayed_at = models.DateTimeField("replayed at", null=True, blank=True,
+                                       help_text="When the event was put back into its PgQ queue from the admin.")
+    replayed_by = models.CharField("replayed by", max_length=150, blank=True,
+                                   help_text="Who put the event back into its PgQ queue.")
 
     class Meta:
         verbose_name = "dead letter"
@@ -240,9 +302,16 @@ class QueueStatus(models.Model):
                                   help_text="The last error that stopped a run (never contains a password).")
     last_error_at = models.DateTimeField("last error at", null=True, blank=True,
                                          help_text="When the last error happened.")
+    failures_in_a_row = models.PositiveIntegerField(
+        "failures in a row", default=0,
+        help_text="Runs that ended in an error since the last success; the schedule waits longer after each.")
+    lease_until = models.DateTimeField(
+        "held until", null=True, blank=True,
+        help_text="A worker task holds the queue until then (the schedule does not start another).")
     batches = models.PositiveBigIntegerField("batches", default=0, help_text="Batches finished, in total.")
     published = models.PositiveBigIntegerField("published", default=0,
-                                               help_text="Events confirmed by RabbitMQ, in total.")
+                                               help_text="Events confirmed by RabbitMQ (or inserted into "
+                                               "target queues), in total.")
     retried = models.PositiveBigIntegerField("retried", default=0,
                                              help_text="Events handed back to PgQ for a retry, in total.")
     dead_lettered = models.PositiveBigIntegerField("dead-lettered", default=0,
@@ -259,3 +328,14 @@ class QueueStatus(models.Model):
     def failing(self) -> bool:
         """Whether the last run ended with an error."""
         return bool(self.last_error_at) and (not self.last_success_at or self.last_error_at > self.last_success_at)
+
+
+class AuditStatus(models.Model):
+    """No table: gives the audit status page its place in the admin index, and its permission."""
+
+    class Meta:
+        managed = False  # nothing is stored: the page reads mikkoo.audit and PgQ in each source database
+        default_permissions = ()
+        permissions = [("view_audit_status", "Can view the audit status page")]
+        verbose_name = "audit status"
+        verbose_name_plural = "audit status"

@@ -2,22 +2,34 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import psycopg2.extras
 
+from .database import Database, describe_failure
 from .errors import SourceUnavailable
-from .events import Event
-from .secrets import redact_url, scrub
+from .events import Event, SourceBatch
+from .secrets import redact_url
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "sql" / "relay_schema.sql"
 CURSOR_NAME = "mikkoo_relay_batch"
 EVENT_COLUMNS = "ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4"
+AUDIT_API_SQL = ("SELECT to_regprocedure('mikkoo.mark_confirmed(uuid[])') IS NOT NULL "
+                 "AND to_regprocedure('mikkoo.mark_dead_lettered(uuid[], text)') IS NOT NULL")
+MARK_CONFIRMED_SQL = "SELECT mikkoo.mark_confirmed(%s::uuid[])"
+# Dead letters of one window may have several reasons: one call per reason, still one statement.
+MARK_BOTH_SQL = (
+    "SELECT mikkoo.mark_confirmed(%s::uuid[]), "
+    "(SELECT sum(mikkoo.mark_dead_lettered(ids, reason)) FROM "
+    "(SELECT reason, array_agg(id) AS ids FROM unnest(%s::uuid[], %s::text[]) AS dead(id, reason) "
+    "GROUP BY reason) AS by_reason)"
+)
 
 
 def relay_schema_sql() -> str:
@@ -25,21 +37,12 @@ def relay_schema_sql() -> str:
     return SCHEMA_SQL.read_text()
 
 
-def _password_of(dsn: str) -> str | None:
-    try:
-        return psycopg2.extensions.parse_dsn(dsn).get("password")
-    except psycopg2.ProgrammingError:
-        return None
-
-
 def source_error(dsn: str, exc: Exception, doing: str) -> SourceUnavailable:
     """A :class:`SourceUnavailable` naming the database without its password."""
-    reason = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                   _password_of(dsn))
-    return SourceUnavailable(f"source database {redact_url(dsn)}: {doing} failed: {reason}")
+    return SourceUnavailable(describe_failure("source database", dsn, exc, doing))
 
 
-class PgqConsumer:
+class PgqConsumer(Database):
     """A registered PgQ consumer of one queue, on its own connection.
 
     Methods that read or change PgQ run inside the connection's current
@@ -47,48 +50,15 @@ class PgqConsumer:
     once, so a crash before it leaves PgQ to hand the batch out again.
     """
 
-    connect_timeout = 5
+    role = "source database"
+    error_class = SourceUnavailable
 
     def __init__(self, dsn: str, queue: str, consumer: str) -> None:
-        self.dsn = dsn
+        super().__init__(dsn)
         self.queue = queue
         self.consumer = consumer
-        self._conn: Any = None
-
-    def connect(self) -> None:
-        try:
-            self._conn = psycopg2.connect(
-                self.dsn, connect_timeout=self.connect_timeout, application_name="mikkoo-relay",
-                keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
-            )
-        except psycopg2.Error as exc:
-            raise source_error(self.dsn, exc, "connecting") from None
-
-    def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
-
-    def _run(self, doing: str, sql: str, params: Any = None, fetch: bool = True) -> list[tuple]:
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall() if fetch and cur.description else []
-        except psycopg2.Error as exc:
-            self._rollback_quietly()
-            raise source_error(self.dsn, exc, doing) from None
-
-    def _rollback_quietly(self) -> None:
-        try:
-            self._conn.rollback()
-        except psycopg2.Error:
-            pass
-
-    def commit(self, doing: str) -> None:
-        try:
-            self._conn.commit()
-        except psycopg2.Error as exc:
-            raise source_error(self.dsn, exc, doing) from None
+        #: Whether the source database has the audit API (``mikkoo.mark_confirmed``); set by :meth:`prepare`.
+        self.audited = False
 
     def try_lock(self) -> bool:
         """Take the session lock that makes this process the queue's only relay."""
@@ -108,12 +78,15 @@ class PgqConsumer:
         self._run("creating the PgQ queue", "SELECT pgq.create_queue(%s)", (self.queue,))
         self._run("registering the PgQ consumer", "SELECT pgq.register_consumer(%s, %s)",
                   (self.queue, self.consumer))
+        # The newest object of sql/relay_schema.sql: missing means the schema is absent or older.
         if self._run("checking the relay schema",
-                     "SELECT to_regclass('mikkoo_relay.dead_letter')")[0][0] is None:
+                     "SELECT to_regclass('mikkoo_relay.event_failure')")[0][0] is None:
             # Relays of other queues in the same database may install it at the same moment.
             self._run("installing the relay schema",
                       "SELECT pg_advisory_xact_lock(hashtext('mikkoo_relay schema'))")
             self._run("installing the relay schema", relay_schema_sql(), fetch=False)
+        # Checked once per run: a database without the audit API costs nothing more.
+        self.audited = bool(self._run("checking for the audit API", AUDIT_API_SQL)[0][0])
         self.commit("preparing the queue")
 
     def next_batch(self) -> int | None:
@@ -122,6 +95,37 @@ class PgqConsumer:
                                 (self.queue, self.consumer))[0]
         self.commit("asking for the next batch")
         return batch_id
+
+    def unregister(self) -> bool:
+        """Unregister the consumer: PgQ stops keeping events for it. False if it was not registered."""
+        removed = self._run("unregistering the PgQ consumer",
+                            "SELECT pgq.unregister_consumer(queue_name, consumer_name) "
+                            "FROM pgq.get_consumer_info(%s, %s)", (self.queue, self.consumer))
+        self.commit("unregistering the PgQ consumer")
+        return bool(removed)
+
+    def events_waiting(self) -> bool:
+        """Whether events were written since the queue's last tick (a rolled-back one may count too)."""
+        (waiting,) = self._run(
+            "checking for new events",
+            "SELECT pgq.seq_getval(q.queue_event_seq) > coalesce((SELECT t.tick_event_seq FROM pgq.tick t "
+            "WHERE t.tick_queue = q.queue_id ORDER BY t.tick_id DESC LIMIT 1), 0) "
+            "FROM pgq.queue q WHERE q.queue_name = %s", (self.queue,))[0]
+        self.commit("checking for new events")
+        return bool(waiting)
+
+    def tick(self, force: bool) -> None:
+        """Close the events written so far into a batch.
+
+        ``pgq.ticker`` alone ticks only after ``ticker_max_lag`` (3 s) or
+        ``ticker_max_count`` events; when the relay knows events are waiting it
+        forces the tick (``pgq.force_tick`` advances the queue's event sequence,
+        which PgQ documents for exactly this).
+        """
+        if force:
+            self._run("ticking the queue", "SELECT pgq.force_tick(%s)", (self.queue,))
+        self._run("ticking the queue", "SELECT pgq.ticker(%s)", (self.queue,))
+        self.commit("ticking the queue")
 
     def iter_event_windows(self, batch_id: int, size: int) -> Iterator[list[Event]]:
         """The batch's events in ``ev_id`` order, ``size`` at a time, through a server-side cursor."""
@@ -135,13 +139,27 @@ class PgqConsumer:
             rows = self._run("reading the batch", f"FETCH {int(size)} FROM {CURSOR_NAME}")
         self._run("reading the batch", f"CLOSE {CURSOR_NAME}", fetch=False)
 
-    def retry_events(self, batch_id: int, event_ids: Iterable[int], seconds: int) -> None:
-        """Hand events back to PgQ, to come again after ``seconds`` (``pgq.event_retry``)."""
-        ids = list(event_ids)
-        if ids:
-            self._run("retrying events",
-                      "SELECT pgq.event_retry(%s, ev_id, %s::int4) FROM unnest(%s::bigint[]) AS ev_id",
-                      (batch_id, seconds, ids))
+    def retry_events(self, batch_id: int, failed: Sequence[tuple[Event, str]], seconds: int) -> None:
+        """Hand events back to PgQ, to come again after ``seconds`` (``pgq.event_retry``), noting why."""
+        if not failed:
+            return
+        ids = [event.id for event, _ in failed]
+        self._run("retrying events",
+                  "SELECT pgq.event_retry(%s, ev_id, %s::int4) FROM unnest(%s::bigint[]) AS ev_id",
+                  (batch_id, seconds, ids))
+        self._run("noting failures",
+                  "INSERT INTO mikkoo_relay.event_failure AS f (queue_name, consumer_name, ev_id, last_reason) "
+                  "SELECT %s, %s, ev_id, reason FROM unnest(%s::bigint[], %s::text[]) AS u(ev_id, reason) "
+                  "ON CONFLICT (queue_name, consumer_name, ev_id) "
+                  "DO UPDATE SET last_failed_at = now(), last_reason = excluded.last_reason",
+                  (self.queue, self.consumer, ids, [reason for _, reason in failed]), fetch=False)
+
+    def forget_failures(self, event_ids: Sequence[int]) -> None:
+        """Drop the failure history of events that were delivered after all."""
+        if event_ids:
+            self._run("forgetting failures",
+                      "DELETE FROM mikkoo_relay.event_failure WHERE queue_name = %s AND consumer_name = %s "
+                      "AND ev_id = ANY(%s::bigint[])", (self.queue, self.consumer, list(event_ids)), fetch=False)
 
     def dead_letter(self, batch_id: int, failed: Iterable[tuple[Event, str, int]]) -> None:
         """Store events with the reason and failure count in ``mikkoo_relay.dead_letter``."""
@@ -161,19 +179,63 @@ class PgqConsumer:
                     "ev_extra4, reason, failures) VALUES %s",
                     rows,
                 )
+                # The first failure time moves from the history to the dead letter.
+                cur.execute(
+                    "WITH gone AS (DELETE FROM mikkoo_relay.event_failure f WHERE f.queue_name = %s "
+                    "AND f.consumer_name = %s AND f.ev_id = ANY(%s::bigint[]) RETURNING f.ev_id, f.first_failed_at) "
+                    "UPDATE mikkoo_relay.dead_letter d SET first_failed_at = gone.first_failed_at FROM gone "
+                    "WHERE d.queue_name = %s AND d.consumer_name = %s AND d.batch_id = %s AND d.ev_id = gone.ev_id",
+                    (self.queue, self.consumer, [row[3] for row in rows], self.queue, self.consumer, batch_id))
         except psycopg2.Error as exc:
             self._rollback_quietly()
             raise source_error(self.dsn, exc, "storing dead letters") from None
 
+    def mark_audit(self, confirmed: Sequence[str], dead_lettered: Sequence[tuple[str, str]]) -> None:
+        """Mark audit records (``mikkoo.audit``) confirmed, or dead-lettered with a reason, by message id.
+
+        One statement, in the batch's transaction: the marks commit with
+        :meth:`finish_batch` or not at all. Every id must be a UUID; ids without
+        an audit record are ignored. Call it only when :attr:`audited`.
+        """
+        if dead_lettered:
+            ids, reasons = zip(*dead_lettered, strict=True)
+            self._run("marking audit records", MARK_BOTH_SQL, (list(confirmed), list(ids), list(reasons)))
+        elif confirmed:
+            self._run("marking audit records", MARK_CONFIRMED_SQL, (list(confirmed),))
+
     def finish_batch(self, batch_id: int) -> None:
-        """Finish the batch and commit it with every retry and dead letter recorded for it."""
+        """Finish the batch and commit it with every retry, dead letter and audit mark recorded for it."""
         self._run("finishing the batch", "SELECT pgq.finish_batch(%s)", (batch_id,))
         self.commit("finishing the batch")
+
+    def batch_info(self, batch_id: int) -> SourceBatch:
+        """Which source, ticks and tick times the batch spans (``pgq.get_batch_info``)."""
+        row = self._run(
+            "reading the batch's ticks",
+            "SELECT s.system_identifier::text || '/' || current_database(), b.queue_name, b.consumer_name, "
+            "b.prev_tick_id, b.batch_start, b.tick_id, b.batch_end "
+            "FROM pgq.get_batch_info(%s) AS b, pg_control_system() AS s", (batch_id,))[0]
+        source, queue, consumer, prev_tick_id, prev_tick_time, tick_id, tick_time = row
+        return SourceBatch(source, queue, consumer, batch_id, prev_tick_id, prev_tick_time, tick_id, tick_time)
 
     def abandon_batch(self) -> None:
         """Roll back what was recorded for the current batch; PgQ hands it out again."""
         if self._conn is not None and not self._conn.closed:
             self._rollback_quietly()
+
+    def insert_events(self, events: Iterable[tuple[str, str, str, str, str, str]]) -> int:
+        """Write events (type, data, extra1..extra4) into the queue in one transaction, as producers do."""
+        rows = list(events)
+        try:
+            with self._conn.cursor() as cur:
+                psycopg2.extras.execute_batch(
+                    cur, "SELECT pgq.insert_event(%s, %s, %s, %s, %s, %s, %s)",
+                    [(self.queue, *row) for row in rows])
+        except psycopg2.Error as exc:
+            self._rollback_quietly()
+            raise source_error(self.dsn, exc, "writing events") from None
+        self.commit("writing events")
+        return len(rows)
 
     def dead_letters_since(self, last_id: int, limit: int = 1000) -> list[dict[str, Any]]:
         """Dead-letter rows of this queue and consumer with an id above ``last_id``."""
@@ -181,7 +243,8 @@ class PgqConsumer:
             with self._conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
                 cur.execute(
                     "SELECT id, ev_id, ev_time, ev_txid, ev_type, ev_data, ev_extra1, ev_extra2, "
-                    "ev_extra3, ev_extra4, reason, failures, dead_lettered_at "
+                    "ev_extra3, ev_extra4, reason, failures, dead_lettered_at, "
+                    "coalesce(first_failed_at, dead_lettered_at) AS first_failed_at "
                     "FROM mikkoo_relay.dead_letter WHERE queue_name = %s AND consumer_name = %s "
                     "AND id > %s ORDER BY id LIMIT %s",
                     (self.queue, self.consumer, last_id, limit),
@@ -192,3 +255,65 @@ class PgqConsumer:
         except psycopg2.Error as exc:
             self._rollback_quietly()
             raise source_error(self.dsn, exc, "reading dead letters") from None
+
+
+class EventListener:
+    """Wakes the relay when events of a queue commit, through LISTEN/NOTIFY on a connection of its own.
+
+    A statement-level trigger on the queue's PgQ event tables (installed by
+    :meth:`install`) notifies channel ``mikkoo_relay_q<queue id>``. NOTIFY is
+    delivered at commit, so a wake-up means the events are visible. An idle
+    queue then costs the source database nothing between wake-ups.
+    """
+
+    def __init__(self, dsn: str, queue: str) -> None:
+        self.dsn = dsn
+        self.queue = queue
+        self._conn: Any = None
+
+    def install(self) -> bool:
+        """Listen for the queue's events; False (and the caller polls) if the trigger cannot be installed."""
+        try:
+            self._conn = psycopg2.connect(self.dsn, connect_timeout=PgqConsumer.connect_timeout,
+                                          application_name="mikkoo-relay listener")
+            self._conn.autocommit = True
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT queue_id FROM pgq.queue WHERE queue_name = %s", (self.queue,))
+                row = cur.fetchone()
+                if row is None:
+                    return False
+                channel = f"mikkoo_relay_q{row[0]}"
+                cur.execute("SELECT mikkoo_relay.watch_queue(%s)", (self.queue,))
+                cur.execute(f"LISTEN {channel}")
+            return True
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            logger.warning("queue=%s: cannot install the event trigger (%s); polling every wait_duration instead",
+                           self.queue, str(exc).strip().splitlines()[0])
+            self.close()
+            return False
+        except psycopg2.Error as exc:
+            self.close()
+            raise source_error(self.dsn, exc, "listening for events") from None
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for events to commit; True if some did."""
+        import select
+
+        if self._conn is None:
+            time.sleep(max(timeout, 0))
+            return False
+        try:
+            if not self._conn.notifies:
+                select.select([self._conn], [], [], max(timeout, 0))
+                self._conn.poll()
+            woken = bool(self._conn.notifies)
+            self._conn.notifies.clear()
+            return woken
+        except psycopg2.Error as exc:
+            self.close()
+            raise source_error(self.dsn, exc, "listening for events") from None
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from kombu import Connection, Producer
 
+from .amqp_tls import TlsTransport
 from .errors import BrokerUnavailable
 from .mapping import Message
 from .secrets import redact_url, scrub
@@ -89,7 +90,9 @@ class BrokerSettings:
         common = {"heartbeat": self.heartbeat, "connect_timeout": self.connect_timeout,
                   "transport": "pyamqp"}
         if self.tls:
+            # py-amqp ignores an SSLContext given as ``ssl``: this transport applies it (relay.amqp_tls).
             common["ssl"] = self.tls.context()
+            common["transport"] = TlsTransport
         if self.url:
             return [(redact_url(self.url), {"hostname": self.url, **common})]
         result = []
@@ -198,6 +201,7 @@ class Publisher:
         self._producer: Producer | None = None
         self._tag = 0
         self._in_flight: list[ConfirmWindow] = []
+        self._blocked = False
         self._exchanges: dict[str, tuple[bool, float]] = {}
 
     def __enter__(self) -> Publisher:
@@ -215,11 +219,15 @@ class Publisher:
             return
         errors = []
         for label, arguments in self.settings.candidates():
-            connection = Connection(**arguments)
+            connection = Connection(**arguments, transport_options={
+                "on_blocked": self._on_blocked, "on_unblocked": self._on_unblocked})
             try:
                 connection.connect()
                 self._connection = connection
                 self._open_channel()
+                if errors:
+                    # Failing over is worth knowing: the hosts before this one are down or refusing us.
+                    logger.warning("RabbitMQ failover: %s; connected to %s instead", "; ".join(errors), label)
                 return
             except (*connection.connection_errors, *connection.channel_errors, OSError) as exc:
                 errors.append(f"{label}: {self._describe(exc)}")
@@ -267,6 +275,28 @@ class Publisher:
             connection.collect()
         except Exception:  # nothing to save on a connection being thrown away
             logger.debug("releasing a connection failed", exc_info=True)
+
+    # flow control
+
+    def _on_blocked(self, reason: str) -> None:
+        self._blocked = True
+        logger.warning("RabbitMQ %s blocked publishing (%s): waiting until it is unblocked",
+                       self.settings.display(), reason)
+
+    def _on_unblocked(self) -> None:
+        self._blocked = False
+        logger.info("RabbitMQ %s unblocked publishing: resuming", self.settings.display())
+
+    def _wait_while_blocked(self) -> None:
+        """During a memory or disk alarm, wait for RabbitMQ's word instead of publishing into a full pipe."""
+        while self._blocked and self._connection is not None:
+            for window in self._in_flight:
+                # Confirms are held back by the alarm, not lost: no window times out meanwhile.
+                window.deadline = time.monotonic() + self.settings.confirm_timeout
+            try:
+                self._connection.drain_events(timeout=1.0)
+            except TimeoutError:
+                self._connection.heartbeat_check()
 
     # confirm callbacks
 
@@ -333,6 +363,7 @@ class Publisher:
         window = ConfirmWindow(len(messages), self.settings.confirm_timeout)
         self._in_flight.append(window)
         self.connect()
+        self._wait_while_blocked()
         try:
             missing = self._missing_exchanges({m.exchange for m in messages})
         except (*self._connection.connection_errors, *self._connection.channel_errors) as exc:
@@ -353,6 +384,7 @@ class Publisher:
         """Wait until every message of ``window`` is confirmed, refused or timed out; its verdicts."""
         try:
             while window.unsettled:
+                self._wait_while_blocked()
                 remaining = window.deadline - time.monotonic()
                 if remaining <= 0:
                     self._time_out()

@@ -3,21 +3,67 @@
 A batch is finished only after every event in it was confirmed by RabbitMQ,
 handed back to PgQ with ``pgq.event_retry``, or stored as a dead letter; the
 retries, dead letters and ``pgq.finish_batch`` commit together. Any failure
-before that commit rolls them back and PgQ hands the batch out again.
+before that commit rolls them back and PgQ hands the batch out again. When the
+source database has the audit API, the audit records of the window's events are
+marked confirmed or dead-lettered in that same transaction.
 """
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .events import Event
 from .identity import SequenceGenerator, new_correlation_id, relay_identity
 from .mapping import Message, PoisonEvent, event_to_message
-from .pgq import PgqConsumer
+from .pgq import EventListener, PgqConsumer
 from .publisher import BrokerSettings, ConfirmWindow, Publisher
 
 logger = logging.getLogger(__name__)
+
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def as_uuid(value: object) -> str | None:
+    """``value`` as a canonical UUID string, or None when it is not a UUID.
+
+    A producer may set any text as ``message_id``; one that PostgreSQL could not
+    cast to ``uuid`` would fail the whole statement, and with it the batch.
+
+    >>> as_uuid("{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}"), as_uuid("order-42")
+    ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', None)
+    """
+    if not isinstance(value, str):
+        return None
+    if CANONICAL_UUID.fullmatch(value):
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def producer_message_id(event: Event, message: Message | None = None) -> str | None:
+    """The UUID ``message_id`` the producer put in ``ev_extra3``, or None.
+
+    Only such ids can have an audit record (``mikkoo.insert_audited_event``
+    sets one); the relay's own derived ids never do. ``message`` is the event's
+    mapped message when there is one, to save parsing ``ev_extra3`` again.
+    """
+    if not event.extra3 or "message_id" not in event.extra3:
+        return None
+    if message is not None:
+        return as_uuid(message.properties.get("message_id"))
+    try:
+        given = json.loads(event.extra3)
+    except ValueError:
+        return None
+    return as_uuid(given.get("message_id")) if isinstance(given, dict) else None
 
 
 @dataclass(frozen=True)
@@ -33,6 +79,7 @@ class QueueSettings:
     persistent: bool = True
     max_failures: int = 10
     retry_delay: int = 10
+    wait_duration: float = 10.0
 
 
 @dataclass
@@ -77,29 +124,60 @@ class SentWindow:
     events: list[Event]
     poison: list[tuple[Event, str, int]]
     confirms: ConfirmWindow
+    #: The producer's message id of each of ``events`` (or None); None when the source has no audit.
+    audit_ids: list[str | None] | None = None
+
+
+class RelayObserver(Protocol):
+    """Told what the engine does, batch by batch (relay.metrics records it); must not raise."""
+
+    def awaiting_confirms(self, queue: str, outstanding: int) -> None: ...
+
+    def window_settled(self, queue: str, seconds: float) -> None: ...
+
+    def batch_finished(self, result: RelayResult) -> None: ...
 
 
 class QueueRelay:
     """Relays the ready batches of one queue; at most one process per queue at a time."""
 
     window_size = 2000
+    min_tick_interval = 0.05
     consumer_class = PgqConsumer
+    listener_class = EventListener
     publisher_class = Publisher
+    result_class = RelayResult
+    observer: RelayObserver | None = None
 
     def __init__(self, settings: QueueSettings) -> None:
         self.settings = settings
         self.identity = relay_identity()
         self.sequence = SequenceGenerator()
 
-    def run(self, max_batches: int | None = None) -> RelayResult:
+    def open_target(self) -> Publisher:
+        """Where batches go, as a context manager; the loop of :meth:`run` hands it to :meth:`relay_batch`.
+
+        The queue splitter (``relay.splitter``) shares the loop and overrides
+        this, :meth:`relay_batch` and ``result_class``.
+        """
+        return self.publisher_class(self.settings.broker, confirm=self.settings.confirm)
+
+    def run(self, max_batches: int | None = None, follow: float = 0.0,
+            keep_going: Callable[[], bool] = lambda: True) -> RelayResult:
         """Relay every ready batch (or ``max_batches``) and say what was done.
+
+        With ``follow`` > 0 the run stays that many seconds holding the queue:
+        woken by the source database as events commit (or every
+        ``wait_duration`` when it cannot be), it ticks the queue and relays the
+        new batch at once, until the time is up or ``keep_going()`` is false
+        (asked between batches).
 
         Raises :class:`~relay.errors.SourceUnavailable` or
         :class:`~relay.errors.BrokerUnavailable`; the batch in hand is then left
         unfinished for PgQ to hand out again.
         """
         started = time.monotonic()
-        result = RelayResult(queue=self.settings.name)
+        result = self.result_class(queue=self.settings.name)
         consumer = self.consumer_class(self.settings.source_dsn, self.settings.queue_name,
                                        self.settings.consumer_name)
         consumer.connect()
@@ -108,16 +186,49 @@ class QueueRelay:
                 result.busy = True
                 return result
             consumer.prepare()
-            with self.publisher_class(self.settings.broker, confirm=self.settings.confirm) as publisher:
-                while max_batches is None or result.batches < max_batches:
-                    batch_id = consumer.next_batch()
-                    if batch_id is None:
-                        break
-                    result.add(self.relay_batch(consumer, publisher, batch_id))
+            with self.open_target() as publisher:
+                self._drain(consumer, publisher, result, max_batches)
+                if follow > 0:
+                    self._follow(consumer, publisher, result, started + follow, keep_going)
         finally:
             consumer.close()
             result.seconds = time.monotonic() - started
         return result
+
+    def _drain(self, consumer: PgqConsumer, publisher: Publisher, result: RelayResult,
+               max_batches: int | None = None) -> None:
+        while max_batches is None or result.batches < max_batches:
+            batch_id = consumer.next_batch()
+            if batch_id is None:
+                return
+            batch = self.relay_batch(consumer, publisher, batch_id)
+            result.add(batch)
+            if self.observer is not None:
+                self.observer.batch_finished(batch)
+
+    def _follow(self, consumer: PgqConsumer, publisher: Publisher, result: RelayResult, deadline: float,
+                keep_going: Callable[[], bool]) -> None:
+        listener = self.listener_class(self.settings.source_dsn, self.settings.queue_name)
+        listener.install()
+        last_forced = 0.0
+        woken = False
+        try:
+            while keep_going():
+                # A wake-up means events committed; otherwise ask PgQ (at the start, and
+                # after each quiet wait_duration, when no wake-up can come).
+                if woken or consumer.events_waiting():
+                    # Many small producer transactions wake us often: a floor on forced
+                    # ticks keeps batches from shrinking to one event each.
+                    time.sleep(max(0.0, last_forced + self.min_tick_interval - time.monotonic()))
+                    consumer.tick(force=True)
+                    last_forced = time.monotonic()
+                    self._drain(consumer, publisher, result)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                woken = listener.wait(min(remaining, self.settings.wait_duration))
+        finally:
+            listener.close()
 
     def relay_batch(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int) -> RelayResult:
         """Publish one batch and finish it, start to finish.
@@ -130,7 +241,7 @@ class QueueRelay:
         try:
             in_flight: SentWindow | None = None
             for events in consumer.iter_event_windows(batch_id, self.window_size):
-                sent = self._send_window(publisher, events)
+                sent = self._send_window(publisher, events, audited=consumer.audited)
                 if in_flight is not None:
                     self._record(consumer, publisher, batch_id, in_flight, result)
                 in_flight = sent
@@ -143,10 +254,14 @@ class QueueRelay:
         result.seconds = time.monotonic() - started
         logger.info("queue=%s batch=%d events=%d published=%d retried=%d dead_lettered=%d ms=%.0f",
                     self.settings.name, batch_id, result.events, result.published, result.retried,
-                    result.dead_lettered, result.seconds * 1000)
+                    result.dead_lettered, result.seconds * 1000,
+                    # The same fields as attributes of the record, for LOG_FORMAT=json (relay.logformat).
+                    extra={"queue": self.settings.name, "batch": batch_id, "events": result.events,
+                           "published": result.published, "retried": result.retried,
+                           "dead_lettered": result.dead_lettered, "ms": round(result.seconds * 1000)})
         return result
 
-    def _send_window(self, publisher: Publisher, window: list[Event]) -> SentWindow:
+    def _send_window(self, publisher: Publisher, window: list[Event], audited: bool = False) -> SentWindow:
         events: list[Event] = []
         messages: list[Message] = []
         poison: list[tuple[Event, str, int]] = []
@@ -155,34 +270,66 @@ class QueueRelay:
                 messages.append(self.to_message(event))
                 events.append(event)
             except PoisonEvent as exc:
-                logger.error("queue=%s event=%d cannot be published: %s", self.settings.name, event.id, exc)
+                logger.error("queue=%s event=%d cannot be published: %s", self.settings.name, event.id, exc,
+                             extra={"queue": self.settings.name, "event": event.id})
                 poison.append((event, str(exc), event.failures + 1))
-        return SentWindow(size=len(window), events=events, poison=poison, confirms=publisher.send(messages))
+        audit_ids = ([producer_message_id(event, message) for event, message in zip(events, messages, strict=True)]
+                     if audited else None)
+        return SentWindow(size=len(window), events=events, poison=poison, confirms=publisher.send(messages),
+                          audit_ids=audit_ids)
 
     def _record(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int, sent: SentWindow,
                 result: RelayResult) -> None:
         """Give every event of a sent window its fate: published, retried or dead-lettered."""
         dead = list(sent.poison)
-        retry: list[int] = []
+        retry: list[tuple[Event, str]] = []
+        recovered: list[int] = []
         failed_by_reason: dict[str, list[int]] = {}
-        for event, verdict in zip(sent.events, publisher.settle(sent.confirms), strict=True):
+        waited = time.monotonic()
+        if self.observer is not None:
+            self.observer.awaiting_confirms(self.settings.name, len(sent.confirms.unsettled))
+        verdicts = publisher.settle(sent.confirms)
+        if self.observer is not None:
+            self.observer.window_settled(self.settings.name, time.monotonic() - waited)
+        for event, verdict in zip(sent.events, verdicts, strict=True):
             if verdict is None:
                 result.published += 1
+                if event.failures:
+                    recovered.append(event.id)
                 continue
             failed_by_reason.setdefault(verdict, []).append(event.id)
             if event.failures + 1 >= self.settings.max_failures:
                 dead.append((event, verdict, event.failures + 1))
             else:
-                retry.append(event.id)
+                retry.append((event, verdict))
         for reason, ids in failed_by_reason.items():
             # One line per reason, not per event: a broker outage fails whole windows.
             logger.warning("queue=%s batch=%d %d events failed (event ids %d..%d): %s",
                            self.settings.name, batch_id, len(ids), ids[0], ids[-1], reason)
         consumer.retry_events(batch_id, retry, self.settings.retry_delay)
+        consumer.forget_failures(recovered)
         consumer.dead_letter(batch_id, dead)
+        if sent.audit_ids is not None:
+            self._mark_audit(consumer, sent, verdicts, dead)
         result.events += sent.size
         result.retried += len(retry)
         result.dead_lettered += len(dead)
+
+    @staticmethod
+    def _mark_audit(consumer: PgqConsumer, sent: SentWindow, verdicts: list[str | None],
+                    dead: list[tuple[Event, str, int]]) -> None:
+        """Mark the window's audited events: confirmed, or dead-lettered with the reason."""
+        # With confirms off a message counts as published once sent: the audit says what the relay's books say.
+        confirmed = [mid for mid, verdict in zip(sent.audit_ids, verdicts, strict=True) if mid and verdict is None]
+        dead_marks = []
+        if dead:
+            by_event = {event.id: mid for event, mid in zip(sent.events, sent.audit_ids, strict=True) if mid}
+            for event, reason, _ in dead:
+                # Poison events were never mapped: their id comes from ev_extra3 itself.
+                mid = by_event.get(event.id) or producer_message_id(event)
+                if mid:
+                    dead_marks.append((mid, reason))
+        consumer.mark_audit(confirmed, dead_marks)
 
     def to_message(self, event: Event) -> Message:
         return event_to_message(

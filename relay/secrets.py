@@ -1,6 +1,7 @@
 """Keeping passwords out of what people and logs see."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
@@ -22,13 +23,20 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{netloc}"))
 
 
+_LIBPQ_PAIR = re.compile(r"(?P<key>\w+)\s*=\s*(?P<value>'(?:[^'\\]|\\.)*'|\S*)")
+_QUERY_PAIR = re.compile(r"(?P<key>[^?&=#\s]+)=(?P<value>[^&#\s]*)")
+
+
 def _redact_libpq_password(dsn: str) -> str:
-    """Mask ``password=...`` in a libpq key/value connection string."""
-    words = []
-    for word in dsn.split():
-        key, sep, _ = word.partition("=")
-        words.append(f"{key}={MASK}" if sep and key.strip() == "password" else word)
-    return " ".join(words)
+    r"""Mask the password of a libpq key/value connection string (quoted or not) or of a URL's query.
+
+    >>> _redact_libpq_password("dbname=app password = 'a b\\'c' host=db")
+    'dbname=app password=*** host=db'
+    >>> _redact_libpq_password("postgres://db/app?sslmode=require&password=s3cret")
+    'postgres://db/app?sslmode=require&password=***'
+    """
+    pattern = _QUERY_PAIR if "://" in dsn else _LIBPQ_PAIR
+    return pattern.sub(lambda m: f"{m['key']}={MASK}" if m["key"] == "password" else m[0], dsn)
 
 
 def scrub(text: str, *secrets: str | None) -> str:

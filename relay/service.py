@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import metrics
 from .errors import RelayError
 from .models import DeadLetter, QueueStatus, RelayedQueue
 from .pgq import PgqConsumer
 from .relay import QueueRelay, RelayResult
+from .splitter import QueueSplitter
 
 logger = logging.getLogger(__name__)
 
@@ -27,18 +30,81 @@ def get_queue(name: str) -> RelayedQueue:
         raise UnknownQueue(f"no relayed queue named {name!r} (known: {known})") from None
 
 
-def relay_queue(queue: RelayedQueue, max_batches: int | None = None) -> RelayResult:
-    """Relay what is ready for ``queue``, copy new dead letters into the admin, and record how it went."""
+def engine_for(queue: RelayedQueue) -> QueueRelay:
+    """The engine of the queue's target: the RabbitMQ relay, or the queue splitter for a PostgreSQL target."""
+    engine = (QueueSplitter(queue.to_splitter_settings()) if queue.target == RelayedQueue.Target.POSTGRES
+              else QueueRelay(queue.to_settings()))
+    engine.observer = metrics.RelayMetrics()
+    return engine
+
+
+def relay_queue(queue: RelayedQueue, max_batches: int | None = None, follow: float = 0.0,
+                keep_going: Callable[[], bool] = lambda: True) -> RelayResult:
+    """Relay what is ready for ``queue``, copy new dead letters into the admin, and record how it went.
+
+    ``follow`` and ``keep_going`` are the engine's: stay that many seconds relaying
+    new batches as they form, while ``keep_going()`` holds.
+    """
     try:
-        result = QueueRelay(queue.to_settings()).run(max_batches=max_batches)
+        result = engine_for(queue).run(max_batches=max_batches, follow=follow, keep_going=keep_going)
         if not result.busy:
             sync_dead_letters(queue)
     except RelayError as exc:
+        metrics.record_run(queue.name, exc)
         record_failure(queue, str(exc))
         raise
     if not result.busy:
+        metrics.record_run(queue.name)
         record_success(queue, result)
     return result
+
+
+def retire_queue(queue: RelayedQueue) -> str:
+    """Delete ``queue``, first unregistering its PgQ consumer when its ``unregister`` setting is on.
+
+    Raises :class:`RelayError` (and deletes nothing) when the source database
+    cannot be reached to unregister. A worker stopping never unregisters: only this does.
+    """
+    if queue.unregister:
+        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+        consumer.connect()
+        try:
+            removed = consumer.unregister()
+        finally:
+            consumer.close()
+        note = (f"consumer {queue.consumer_name} unregistered from PgQ queue {queue.queue_name}"
+                if removed else f"consumer {queue.consumer_name} was not registered on {queue.queue_name}")
+    else:
+        note = f"consumer {queue.consumer_name} kept on PgQ queue {queue.queue_name} (unregister is off)"
+    queue.delete()
+    return f"{queue.name} retired: {note}"
+
+
+def replay_dead_letters(letters: Iterable[DeadLetter], user: str) -> int:
+    """Put dead-lettered events back into their PgQ queues as they were; returns how many.
+
+    Type, data and extra fields are kept; PgQ gives each a new ev_id, so a
+    replayed event also gets a new message_id. Each queue's events are written
+    in one transaction, then the rows are marked replayed.
+    """
+    by_queue: dict[int, list[DeadLetter]] = {}
+    for letter in letters:
+        if letter.replayed_at is None:
+            by_queue.setdefault(letter.queue_id, []).append(letter)
+    replayed = 0
+    for queue_letters in by_queue.values():
+        queue = queue_letters[0].queue
+        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+        consumer.connect()
+        try:
+            consumer.insert_events((letter.event_type, letter.event_data, letter.extra1, letter.extra2,
+                                    letter.extra3, letter.extra4) for letter in queue_letters)
+        finally:
+            consumer.close()
+        DeadLetter.objects.filter(pk__in=[letter.pk for letter in queue_letters]).update(
+            replayed_at=timezone.now(), replayed_by=user)
+        replayed += len(queue_letters)
+    return replayed
 
 
 def record_success(queue: RelayedQueue, result: RelayResult) -> None:
@@ -48,6 +114,7 @@ def record_success(queue: RelayedQueue, result: RelayResult) -> None:
                "dead_lettered": F("dead_lettered") + result.dead_lettered}
     if result.batches:
         changes["last_batch_at"] = now
+    changes["failures_in_a_row"] = 0
     QueueStatus.objects.get_or_create(queue=queue)
     QueueStatus.objects.filter(queue=queue).update(**changes)
 
@@ -55,7 +122,8 @@ def record_success(queue: RelayedQueue, result: RelayResult) -> None:
 def record_failure(queue: RelayedQueue, error: str) -> None:
     now = timezone.now()
     QueueStatus.objects.get_or_create(queue=queue)
-    QueueStatus.objects.filter(queue=queue).update(last_run_at=now, last_error=error, last_error_at=now)
+    QueueStatus.objects.filter(queue=queue).update(last_run_at=now, last_error=error, last_error_at=now,
+                                                   failures_in_a_row=F("failures_in_a_row") + 1)
 
 
 def sync_dead_letters(queue: RelayedQueue) -> int:
@@ -80,7 +148,7 @@ def sync_dead_letters(queue: RelayedQueue) -> int:
                             extra1=row["ev_extra1"] or "", extra2=row["ev_extra2"] or "",
                             extra3=row["ev_extra3"] or "", extra4=row["ev_extra4"] or "",
                             reason=row["reason"], failures=row["failures"],
-                            dead_lettered_at=row["dead_lettered_at"],
+                            dead_lettered_at=row["dead_lettered_at"], first_failed_at=row["first_failed_at"],
                         )
                         for row in rows
                     ],

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mikkoo-relay needs on a Debian/Ubuntu machine that already runs
-# PostgreSQL and RabbitMQ: the PgQ extension and pgqd from apt, and the Python
-# packages in .venv. Safe to run again; it only adds what is missing.
+# PostgreSQL and RabbitMQ: the PgQ extension, pgqd and (for the browser test)
+# Chromium from apt, and the Python packages in .venv. Safe to run again; it
+# only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,9 @@ PG_MAJOR="${PG_MAJOR:-$(pg_major)}"
 apt_packages=()
 dpkg -s "postgresql-${PG_MAJOR}-pgq3" >/dev/null 2>&1 || apt_packages+=("postgresql-${PG_MAJOR}-pgq3")
 dpkg -s pgqd >/dev/null 2>&1 || apt_packages+=(pgqd)
+# Headless Chromium and its driver for the browser test of the admin (tests/test_audit_browser.py).
+dpkg -s chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+dpkg -s chromium-driver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
 python3 -m venv --help >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     echo "installing ${apt_packages[*]}"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Sets mikkoo-relay up on this machine and relays a demo queue once:
-# dependencies, the Django database, a source database `mikkoo_demo` with PgQ,
-# the demo queue from demo/mikkoo.yml, an exchange `demo` bound to a queue
-# `demo-events`, three events, and one relay_once run.
+# Sets mikkoo-relay up on this machine and brings up a working stack:
+# dependencies, the Django database, an admin user, a source database
+# `mikkoo_demo` with PgQ, the demo queue from demo/mikkoo.yml, an exchange `demo`
+# bound to a queue `demo-events`, three events relayed once with relay_once,
+# then pgqd, the worker with beat and the admin web server (scripts/start-stack.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-export DEBUG="${DEBUG:-true}"   # the demo runs without a SECRET_KEY; set one (and DEBUG=false) in production
+# The demo keeps a generated SECRET_KEY in .env; production sets its own (see .env.example).
+if [ ! -f .env ]; then
+    printf 'SECRET_KEY=%s\nDEBUG=false\n' "$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" > .env
+fi
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres)
 
 .venv/bin/python manage.py migrate --no-input -v 0
@@ -32,4 +36,11 @@ PY
     SELECT pgq.force_tick('demo');" -o /dev/null
 "${PSQL[@]}" -d mikkoo_demo -c "SELECT pgq.ticker('demo')" -o /dev/null
 .venv/bin/python manage.py relay_once demo
-echo "Done: the three demo events are in the RabbitMQ queue demo-events."
+if [ -z "$(.venv/bin/python manage.py shell -c "from django.contrib.auth.models import User; print(User.objects.filter(username='admin').exists() or '')")" ]; then
+    export DJANGO_SUPERUSER_PASSWORD="${ADMIN_PASSWORD:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')}"
+    .venv/bin/python manage.py createsuperuser --no-input --username admin --email admin@localhost
+    echo "admin user: admin / ${DJANGO_SUPERUSER_PASSWORD}"
+fi
+bash scripts/start-stack.sh
+echo "Done: the three demo events are in the RabbitMQ queue demo-events; events written to the PgQ queue"
+echo "demo from now on are relayed by the worker within a fraction of a second."

@@ -31,3 +31,63 @@ COMMENT ON COLUMN mikkoo_relay.dead_letter.batch_id IS 'The PgQ batch the event 
 COMMENT ON COLUMN mikkoo_relay.dead_letter.reason IS 'Why the event could not be published.';
 COMMENT ON COLUMN mikkoo_relay.dead_letter.failures IS 'How often publishing the event failed.';
 COMMENT ON COLUMN mikkoo_relay.dead_letter.dead_lettered_at IS 'When the relay gave up on the event.';
+
+-- Wake-ups: the relay LISTENs on mikkoo_relay_q<queue id>; a statement-level
+-- trigger on each event table of the queue notifies it. NOTIFY is sent at
+-- commit and once per transaction, so producers pay almost nothing.
+CREATE OR REPLACE FUNCTION mikkoo_relay.notify_relay() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('mikkoo_relay_q' || TG_ARGV[0], '');
+    RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION mikkoo_relay.notify_relay() IS
+    'Trigger: tells a listening mikkoo-relay that events of a PgQ queue committed.';
+
+CREATE OR REPLACE FUNCTION mikkoo_relay.watch_queue(i_queue_name text) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    q record;
+    t record;
+    added integer := 0;
+BEGIN
+    SELECT queue_id, queue_data_pfx INTO q FROM pgq.queue WHERE queue_name = i_queue_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no such PgQ queue: %', i_queue_name;
+    END IF;
+    FOR t IN
+        SELECT c.oid::regclass AS event_table
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = q.queue_data_pfx::regclass
+           AND NOT EXISTS (SELECT 1 FROM pg_trigger
+                            WHERE tgrelid = c.oid AND tgname = 'mikkoo_relay_notify')
+    LOOP
+        EXECUTE format('CREATE TRIGGER mikkoo_relay_notify AFTER INSERT ON %s '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION mikkoo_relay.notify_relay(%L)',
+                       t.event_table, q.queue_id);
+        added := added + 1;
+    END LOOP;
+    RETURN added;
+END;
+$$;
+COMMENT ON FUNCTION mikkoo_relay.watch_queue(text) IS
+    'Installs the wake-up trigger on every event table of a PgQ queue; returns how many it added.';
+
+-- Failure history of events being retried: PgQ counts retries but keeps no
+-- times. Written with pgq.event_retry, removed when the event is delivered or
+-- dead-lettered (which keeps its first failure time).
+CREATE TABLE IF NOT EXISTS mikkoo_relay.event_failure (
+    queue_name      text        NOT NULL,
+    consumer_name   text        NOT NULL,
+    ev_id           bigint      NOT NULL,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at  timestamptz NOT NULL DEFAULT now(),
+    last_reason     text        NOT NULL,
+    PRIMARY KEY (queue_name, consumer_name, ev_id)
+);
+COMMENT ON TABLE mikkoo_relay.event_failure IS
+    'Events waiting for a retry: when they first and last failed, and why. Kept by mikkoo-relay.';
+ALTER TABLE mikkoo_relay.dead_letter ADD COLUMN IF NOT EXISTS first_failed_at timestamptz;
+COMMENT ON COLUMN mikkoo_relay.dead_letter.first_failed_at IS
+    'When publishing the event first failed (dead_lettered_at is the last failure).';

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from relay.models import BrokerConnection
 from relay.publisher import BrokerSettings
 from relay.relay import QueueSettings
 
 from . import services
+from .processes import Pgqd
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +34,41 @@ def pgq_queue(source_dsn):
 
 
 @pytest.fixture(scope="session")
+def audited_dsn():
+    """A database of its own with PgQ and the audit SQL API (sql/mikkoo.sql and the relay's additions)."""
+    from relay.audit_sql import install_audit_sql
+
+    name = services.unique("mikkoo_audited")
+    dsn = services.create_database(name)
+    install_audit_sql(dsn)
+    yield dsn
+    services.drop_database(name)
+
+
+@pytest.fixture
+def audited_queue(audited_dsn):
+    """A fresh PgQ queue in the audited database with the relay's consumer registered; its audit rows go too."""
+    name = services.unique("aq")
+    services.sql(audited_dsn, "SELECT pgq.create_queue(%s)", (name,))
+    services.sql(audited_dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (name,))
+    yield name
+    services.sql(audited_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+    services.sql(audited_dsn, "DELETE FROM mikkoo.audit WHERE queue = %s", (name,))
+
+
+@pytest.fixture
 def amqp():
+    """A connection to the local RabbitMQ for the test's own use (fresh per test: some restart RabbitMQ)."""
     connection = services.amqp_connection()
     connection.connect()
     yield connection
     connection.release()
+
+
+def _on_fresh_channel(action) -> None:
+    # A test may have restarted RabbitMQ, breaking the connections it had.
+    with services.amqp_connection() as connection:
+        action(connection.channel())
 
 
 @pytest.fixture
@@ -45,29 +77,29 @@ def exchange(amqp):
     name = services.unique("ex")
     channel = amqp.channel()
     channel.exchange_declare(name, "topic", durable=True, auto_delete=False)
-    yield name
-    channel.exchange_delete(name)
     channel.close()
+    yield name
+    _on_fresh_channel(lambda channel: channel.exchange_delete(name))
 
 
 @pytest.fixture
 def bind_queue(amqp):
     """Make durable RabbitMQ queues of its own: ``bind_queue(exchange, routing_key) -> queue name``."""
-    channel = amqp.channel()
     made = []
 
     def bind(exchange: str, routing_key: str = "#") -> str:
         name = services.unique("rq")
+        channel = amqp.channel()
         channel.queue_declare(name, durable=True, auto_delete=False)
         if exchange:
             channel.queue_bind(name, exchange, routing_key)
+        channel.close()
         made.append(name)
         return name
 
     yield bind
     for name in made:
-        channel.queue_delete(name)
-    channel.close()
+        _on_fresh_channel(lambda channel, name=name: channel.queue_delete(name))
 
 
 @pytest.fixture
@@ -91,3 +123,25 @@ def django_db_modify_db_settings(tmp_path_factory):
         database["TEST"]["NAME"] = str(tmp_path_factory.mktemp("django") / "test.sqlite3")
     else:
         database["TEST"]["NAME"] = services.unique("test_mikkoo_relay")
+
+
+@pytest.fixture
+def pgqd(tmp_path, source_dsn):
+    """pgqd with its defaults, ticking the test's source database."""
+    daemon = Pgqd(tmp_path, [source_dsn.rsplit("/", 1)[1]])
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def celery_queue():
+    """A Celery queue of the test's own, so concurrent runs never take each other's tasks."""
+    name = services.unique("celery")
+    yield name
+    _on_fresh_channel(lambda channel: channel.queue_delete(name))
+
+
+@pytest.fixture
+def broker():
+    """A RabbitMQ connection row for the local broker."""
+    return BrokerConnection.objects.create(name=services.unique("rabbit").replace("_", "-"), hosts="127.0.0.1")

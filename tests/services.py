@@ -58,6 +58,27 @@ def insert_events(dsn: str, queue: str, rows) -> None:
         conn.commit()
 
 
+def insert_audited_events(dsn: str, queue: str, exchange: str, routing_key: str, payloads) -> list[str]:
+    """Write events with ``mikkoo.insert_audited_event`` in one transaction; their message ids, in order."""
+    with connect(dsn, autocommit=False) as conn, conn.cursor() as cur:
+        ids = []
+        for payload in payloads:
+            cur.execute("SELECT mikkoo.insert_audited_event(%s, %s, %s, %s, 'application/json')",
+                        (queue, exchange, routing_key, payload))
+            (event_id,) = cur.fetchone()
+            cur.execute("SELECT message_id::text FROM mikkoo.audit WHERE queue = %s AND event_id = %s",
+                        (queue, event_id))
+            ids.append(cur.fetchone()[0])
+        conn.commit()
+    return ids
+
+
+def audit_rows(dsn: str, queue: str) -> list[tuple]:
+    """``(message_id, confirmed_at, dead_lettered_at, dead_letter_reason)`` of a queue's audit records."""
+    return sql(dsn, "SELECT message_id::text, confirmed_at, dead_lettered_at, dead_letter_reason "
+                    "FROM mikkoo.audit WHERE queue = %s ORDER BY event_id", (queue,))
+
+
 def tick(dsn: str, queue: str) -> None:
     """Close the current batch of ``queue`` so a consumer can read it."""
     sql(dsn, "SELECT pgq.force_tick(%s)", (queue,))
@@ -118,3 +139,29 @@ def manage(*args: str, timeout: float = 60, env: dict | None = None):
     environment = {**os.environ, "DATABASE_URL": django_database_url(), **(env or {})}
     return subprocess.run([sys.executable, str(root / "manage.py"), *args], cwd=root, env=environment,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def restart_rabbitmq() -> None:
+    """Restart the RabbitMQ application (every connection drops); always leaves it running."""
+    import subprocess
+
+    try:
+        subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True, capture_output=True, timeout=120)
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "start_app"], check=True, capture_output=True, timeout=120)
+        subprocess.run(["rabbitmqctl", "-q", "await_startup"], check=True, capture_output=True, timeout=120)
+
+
+def restart_postgresql() -> None:
+    """Restart the PostgreSQL cluster (every session ends); always leaves it running."""
+    import subprocess
+
+    cluster = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    version, name = cluster[0], cluster[1]
+    try:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart", "-m", "fast"],
+                       check=True, capture_output=True, timeout=120)
+    finally:
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"],
+                       capture_output=True, timeout=120)

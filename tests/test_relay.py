@@ -158,6 +158,27 @@ def test_events_that_keep_failing_are_dead_lettered_after_max_failures(
     assert results[-1].dead_lettered == 1
     [(_, _, reason, failures)] = dead_letters(source_dsn, pgq_queue)
     assert reason.startswith("unroutable") and failures == queue_settings.max_failures
+    [(first, last)] = services.sql(source_dsn, "SELECT first_failed_at, dead_lettered_at FROM mikkoo_relay.dead_letter "
+                                               "WHERE queue_name = %s", (pgq_queue,))
+    assert first < last  # the first of the failures, not the last
+    assert services.sql(source_dsn, "SELECT count(*) FROM mikkoo_relay.event_failure WHERE queue_name = %s",
+                        (pgq_queue,))[0][0] == 0
+
+
+def test_an_event_delivered_after_failing_leaves_no_failure_history(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    services.insert_events(source_dsn, pgq_queue, [("late.bound", "x", exchange, "", "", "")])
+    services.tick(source_dsn, pgq_queue)
+    assert relay(queue_settings).retried == 1
+    [(reason,)] = services.sql(source_dsn, "SELECT last_reason FROM mikkoo_relay.event_failure "
+                                           "WHERE queue_name = %s", (pgq_queue,))
+    assert reason.startswith("unroutable")
+    bind_queue(exchange, "late.bound")
+    services.release_retries(source_dsn, pgq_queue)
+
+    assert relay(queue_settings).published == 1
+    assert services.sql(source_dsn, "SELECT count(*) FROM mikkoo_relay.event_failure WHERE queue_name = %s",
+                        (pgq_queue,))[0][0] == 0
 
 
 def test_a_retried_event_keeps_its_message_id(

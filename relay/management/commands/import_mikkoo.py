@@ -4,7 +4,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from relay.errors import RelayError
-from relay.mikkoo_config import import_config, load
+from relay.mikkoo_config import load
+from relay.mikkoo_import import import_config
 
 
 class Command(BaseCommand):

@@ -6,7 +6,8 @@ from relay.service import get_queue, relay_queue
 
 
 class Command(BaseCommand):
-    help = "Relay every batch ready for one queue to RabbitMQ, print a one-line summary and exit."
+    help = ("Relay every batch ready for one queue to RabbitMQ (or split it into the target database's "
+            "queues), print a one-line summary and exit.")
 
     def add_arguments(self, parser):
         parser.add_argument("queue", help="Name of the relayed queue, as configured in the admin.")
