@@ -1,0 +1,77 @@
+"""Dead letters for operators: listed with the whole event, replayed end to end, discarded after confirmation."""
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from relay.models import DeadLetter, RelayedQueue
+from relay.service import relay_queue
+
+from . import services
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queue(source_dsn, pgq_queue, broker):
+    return RelayedQueue.objects.create(name=pgq_queue.replace("_", "-"), queue_name=pgq_queue,
+                                       source_url=source_dsn, connection=broker, max_failures=1, retry_delay=0)
+
+
+@pytest.fixture
+def dead(queue, source_dsn, exchange):
+    """Two events given up on: one unroutable (nothing bound yet), one with invalid properties."""
+    services.insert_events(source_dsn, queue.queue_name, [
+        ("orders.created", '{"id": 7}', exchange, "application/json", '{"type": "order"}', '{"tenant": "a"}'),
+        ("orders.broken", "x", exchange, "", "{not json", ""),
+    ])
+    services.tick(source_dsn, queue.queue_name)
+    assert relay_queue(queue).dead_lettered == 2
+    return DeadLetter.objects.filter(queue=queue).order_by("event_id")
+
+
+def test_the_list_shows_each_dead_letter_with_its_reason_and_the_queue_list_counts_them(dead, queue, admin_client):
+    page = admin_client.get(reverse("admin:relay_deadletter_changelist")).content.decode()
+    assert "unroutable: NO_ROUTE" in page and "ev_extra3 is not valid JSON" in page
+
+    invalid_only = admin_client.get(reverse("admin:relay_deadletter_changelist") + "?reason_kind=invalid")
+    assert [d.event_type for d in invalid_only.context["cl"].result_list] == ["orders.broken"]
+
+    queues = admin_client.get(reverse("admin:relay_relayedqueue_changelist"))
+    [row] = queues.context["cl"].result_list
+    assert row.dead_letter_count == 2
+
+    detail = admin_client.get(reverse("admin:relay_deadletter_change", args=[dead[0].pk])).content.decode()
+    for shown in ("orders.created", "{&quot;id&quot;: 7}", "application/json", "{&quot;tenant&quot;: &quot;a&quot;}"):
+        assert shown in detail
+
+
+def test_a_replayed_event_arrives_once_the_cause_is_fixed(dead, queue, source_dsn, exchange, bind_queue, amqp,
+                                                          admin_client, admin_user):
+    target = bind_queue(exchange, "orders.created")  # the fix: now somebody listens
+    unroutable = dead[0]
+
+    response = admin_client.post(reverse("admin:relay_deadletter_changelist"),
+                                 {"action": "replay", "_selected_action": [unroutable.pk]}, follow=True)
+
+    assert "1 events put back into their PgQ queues" in response.content.decode()
+    unroutable.refresh_from_db()
+    assert unroutable.replayed_at is not None and unroutable.replayed_by == admin_user.username
+    services.tick(source_dsn, queue.queue_name)
+    assert relay_queue(queue).published == 1
+    [message] = services.drain(amqp, target, expected=1)
+    assert message.body == b'{"id": 7}'
+    assert message.properties["type"] == "order"
+    assert message.properties["application_headers"]["tenant"] == "a"
+
+
+def test_discarding_asks_first_then_removes_the_rows(dead, admin_client):
+    url = reverse("admin:relay_deadletter_changelist")
+    ids = [letter.pk for letter in dead]
+
+    confirmation = admin_client.post(url, {"action": "discard", "_selected_action": ids})
+    assert confirmation.status_code == 200 and "Are you sure" in confirmation.content.decode()
+    assert DeadLetter.objects.filter(pk__in=ids).count() == 2
+
+    admin_client.post(url, {"action": "discard", "_selected_action": ids, "post": "yes"})
+    assert DeadLetter.objects.filter(pk__in=ids).count() == 0
