@@ -1,0 +1,93 @@
+"""An operator in headless Chromium: configure a queue in the admin, relay it, read its audit verdict."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
+
+from relay.models import RelayedQueue
+from relay.service import relay_queue
+
+from . import services
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1600,1000")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture
+def browser():
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        pytest.fail(f"this test needs headless Chromium, and {' and '.join(missing)} is missing: install the "
+                    "Debian packages chromium and chromium-driver (scripts/install.sh does)", pytrace=False)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    yield driver
+    driver.quit()
+
+
+def fill(browser, fields: dict[str, str]) -> None:
+    for name, value in fields.items():
+        field = browser.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+
+
+def save(browser) -> None:
+    """Submit an admin form and wait for the changelist's success message."""
+    browser.find_element(By.NAME, "_save").click()
+    WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+        (By.CSS_SELECTOR, ".messagelist .success")))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_configures_a_queue_relays_it_and_reads_all_delivered(
+        browser, live_server, django_user_model, audited_dsn, audited_queue, exchange, bind_queue):
+    django_user_model.objects.create_superuser("operator", "operator@example.com", "correct horse")
+    bind_queue(exchange)
+    name = audited_queue.replace("_", "-")
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        browser.get(f"{live_server.url}/admin/login/")
+        fill(browser, {"username": "operator", "password": "correct horse"})
+        browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        WebDriverWait(browser, 10).until(expected_conditions.title_contains("Site administration"))
+
+        browser.get(f"{live_server.url}/admin/relay/brokerconnection/add/")
+        fill(browser, {"name": f"{name}-rabbit", "hosts": "127.0.0.1", "password": "guest"})
+        save(browser)
+
+        browser.get(f"{live_server.url}/admin/relay/relayedqueue/add/")
+        fill(browser, {"name": name, "queue_name": audited_queue, "source_url": audited_dsn, "retry_delay": "0"})
+        Select(browser.find_element(By.NAME, "connection")).select_by_visible_text(f"{name}-rabbit")
+        save(browser)
+
+        services.insert_audited_events(audited_dsn, audited_queue, exchange, "order.created", ["1", "2", "3"])
+        services.tick(audited_dsn, audited_queue)
+        assert relay_queue(RelayedQueue.objects.get(name=name)).published == 3
+
+        browser.get(f"{live_server.url}/admin/")
+        browser.find_element(By.LINK_TEXT, "Audit status").click()
+        row = WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located(
+            (By.ID, f"queue-{name}")))
+        verdict = row.find_element(By.CSS_SELECTOR, ".verdict").text
+        reason = row.find_element(By.CSS_SELECTOR, ".reason").text
+        confirmed = row.find_element(By.CSS_SELECTOR, ".confirmed").text
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "audit_status.png"))
+
+    assert verdict == "all delivered"
+    assert reason == "nothing outstanding: every audited event was confirmed by RabbitMQ"
+    assert confirmed == "3"
