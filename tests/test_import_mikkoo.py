@@ -122,6 +122,10 @@ def test_a_mikkoo_2_file_with_ssl_options(tmp_path):
     assert (queue.consumer_name, queue.confirm, queue.max_failures, queue.retry_delay, queue.wait_duration,
             queue.unregister) == ("billing_relay", False, 5, 30, 2.5, False)
     assert out.splitlines() == [
+        "note: Application/sentry_dsn: set SENTRY_DSN=https://***@sentry.example.com/1 (the key is not shown: "
+        "copy the DSN from the file)",
+        "note: Application/statsd: set STATSD_HOST=localhost STATSD_PORT=8125",
+        "note: Logging: set LOG_LEVEL=INFO (handlers and formatters are not imported; LOG_FORMAT=plain or json)",
         "connection invoices-rabbitmq: created (billing@rabbit.example.com:5671/billing)",
         ("queue invoices: created (PgQ queue invoices on postgresql://app:***@db.example.com:5432/billing, "
         "connection invoices-rabbitmq)"),
@@ -144,6 +148,7 @@ def test_a_mikkoo_3_file_with_rabbitmq_url_and_retry_interval(tmp_path):
     assert out.splitlines() == [
         ("note: Application/workers/orders/processes: 4 ignored: the relay works on a queue in one task "
          "at a time"),
+        "note: Logging: not imported (handlers and formatters are not imported; LOG_FORMAT=plain or json)",
         "connection orders-rabbitmq: created (amqp://shop:***@rabbit.example.com:5672/%2f)",
         ("queue orders: created (PgQ queue shop_orders on postgresql://shop:***@db.example.com/shop, "
         "connection orders-rabbitmq)"),
@@ -151,10 +156,15 @@ def test_a_mikkoo_3_file_with_rabbitmq_url_and_retry_interval(tmp_path):
     ]
 
 
-def test_sentry_statsd_logging_and_daemon_are_ignored_quietly(tmp_path):
+def test_sentry_statsd_and_logging_become_the_environment_lines_to_set(tmp_path):
     out = run(tmp_path, MIKKOO_2)
 
-    for word in ("sentry", "statsd", "Logging", "Daemon", "poll_interval"):
+    assert ("note: Application/sentry_dsn: set SENTRY_DSN=https://***@sentry.example.com/1 "
+            "(the key is not shown: copy the DSN from the file)") in out
+    assert "public@" not in out
+    assert "note: Application/statsd: set STATSD_HOST=localhost STATSD_PORT=8125" in out
+    assert "note: Logging: set LOG_LEVEL=INFO (handlers and formatters are not imported" in out
+    for word in ("Daemon", "poll_interval"):
         assert word not in out
 
 
@@ -189,6 +199,10 @@ def test_a_changed_value_updates_the_row_and_keeps_what_the_admin_set(tmp_path):
     assert queue.max_failures == 7
     assert (queue.enabled, queue.persistent) == (False, False)
     assert out.splitlines() == [
+        "note: Application/sentry_dsn: set SENTRY_DSN=https://***@sentry.example.com/1 (the key is not shown: "
+        "copy the DSN from the file)",
+        "note: Application/statsd: set STATSD_HOST=localhost STATSD_PORT=8125",
+        "note: Logging: set LOG_LEVEL=INFO (handlers and formatters are not imported; LOG_FORMAT=plain or json)",
         "connection invoices-rabbitmq: updated (changed: password, heartbeat)",
         "queue invoices: updated (changed: max_failures)",
         "Imported 1 connection and 1 queue: 0 created, 2 updated, 0 unchanged.",

@@ -1,0 +1,48 @@
+"""py-amqp over TLS with a ready ``ssl.SSLContext``, so every one of mikkoo's ``ssl_options`` takes effect.
+
+py-amqp's ``SSLTransport`` only takes a dict of ``wrap_socket`` options and
+silently drops anything else (``ssl if isinstance(ssl, dict) else {}``): a
+context handed to kombu as ``ssl=`` was ignored, and with it the CAs, the
+minimum protocol, the ciphers and the client certificate. This transport wraps
+the socket with the context itself.
+"""
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from amqp.transport import SSLTransport
+from kombu.transport import pyamqp
+
+# ``Transport`` takes a parameter named ``ssl``, which hides the module there.
+_SSLContext = ssl.SSLContext
+
+
+class ContextSSLTransport(SSLTransport):
+    """An SSLTransport that wraps its socket with the given SSLContext, checking the server's name."""
+
+    def __init__(self, host: str, connect_timeout: float | None = None, ssl: Any = None, **kwargs: Any) -> None:
+        self.context = ssl
+        super().__init__(host, connect_timeout=connect_timeout, ssl=None, **kwargs)
+
+    def _wrap_socket(self, sock: Any, **sslopts: Any) -> ssl.SSLSocket:
+        return self.context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+
+
+class ContextConnection(pyamqp.Connection):
+    """A py-amqp connection that uses :class:`ContextSSLTransport` when given an SSLContext."""
+
+    def Transport(self, host, connect_timeout, ssl=False, read_timeout=None, write_timeout=None,
+                  socket_settings=None, **kwargs):
+        if not isinstance(ssl, _SSLContext):
+            return super().Transport(host, connect_timeout, ssl=ssl, read_timeout=read_timeout,
+                                     write_timeout=write_timeout, socket_settings=socket_settings, **kwargs)
+        return ContextSSLTransport(host, connect_timeout=connect_timeout, ssl=ssl, read_timeout=read_timeout,
+                                   write_timeout=write_timeout, socket_settings=socket_settings, **kwargs)
+
+
+
+class TlsTransport(pyamqp.Transport):
+    """kombu's py-amqp transport with :class:`ContextConnection`: pass it as ``Connection(transport=...)``."""
+
+    Connection = ContextConnection
