@@ -31,9 +31,11 @@ def _context(request: HttpRequest, model_admin: Any, title: str, **extra: Any) -
 
 
 def audit_status(request: HttpRequest, model_admin: Any) -> HttpResponse:
-    """Every relayed queue: its audit figures, its PgQ state, the relay's last run, and a verdict."""
+    """Every queue relayed to RabbitMQ: its audit figures, its PgQ state, the relay's last run, and a verdict."""
     require_permission(request)
-    audits = queue_audits(RelayedQueue.objects.select_related("status").order_by("name"))
+    # The audit answers "did it reach RabbitMQ?": split queues (PostgreSQL target) have no such answer.
+    queues = RelayedQueue.objects.filter(target=RelayedQueue.Target.RABBITMQ)
+    audits = queue_audits(queues.select_related("status").order_by("name"))
     summary = [(state, n) for state in VERDICTS if (n := sum(a.verdict.state == state for a in audits))]
     return TemplateResponse(request, "admin/relay/audit_status.html", _context(
         request, model_admin, "Audit status", audits=audits, summary=summary, read_at=timezone.now(),

@@ -21,8 +21,10 @@ apt_packages=()
 dpkg -s "postgresql-${PG_MAJOR}-pgq3" >/dev/null 2>&1 || apt_packages+=("postgresql-${PG_MAJOR}-pgq3")
 dpkg -s pgqd >/dev/null 2>&1 || apt_packages+=(pgqd)
 # Headless Chromium and its driver for the browser test of the admin (tests/test_audit_browser.py).
-dpkg -s chromium >/dev/null 2>&1 || apt_packages+=(chromium)
-dpkg -s chromium-driver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+if [ "${1:-}" = "--with-browser" ]; then  # the tests drive the admin in headless Chromium
+    dpkg -s chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+    dpkg -s chromium-driver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+fi
 python3 -m venv --help >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     echo "installing ${apt_packages[*]}"

@@ -3,7 +3,7 @@
 # machine: lint, migrations in sync, and the test suite. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh
+bash scripts/install.sh --with-browser
 export SECRET_KEY="${SECRET_KEY:-test-only-secret-key}"
 .venv/bin/ruff check .
 .venv/bin/python manage.py makemigrations --check --dry-run

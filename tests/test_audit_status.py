@@ -358,3 +358,14 @@ def test_only_staff_with_the_permission_see_the_pages(django_user_model, client,
     assert client.get(status_url).status_code == 200
     index = client.get(reverse("admin:index")).content.decode()
     assert status_url in index and "Audit status" in index
+
+
+@pytest.mark.django_db
+def test_split_queues_are_not_on_the_page_they_have_no_rabbitmq_delivery_to_audit(auditor, source_dsn, pgq_queue):
+    relayed = configure(source_dsn, pgq_queue)
+    RelayedQueue.objects.create(name="split-elsewhere", queue_name="whatever", source_url=source_dsn,
+                                target=RelayedQueue.Target.POSTGRES, target_url=source_dsn)
+
+    rows = page_rows(auditor).rows
+
+    assert set(rows) == {relayed.name}
