@@ -14,7 +14,8 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from .events import Event
@@ -130,6 +131,8 @@ def _json_object(column: str, text: str | None) -> dict[str, Any]:
 
 def parse_properties(text: str | None) -> dict[str, Any]:
     """The AMQP properties of ``ev_extra3``, type-checked; raises :class:`PoisonEvent`."""
+    if not text or text.isspace():
+        return {}
     given = _json_object("ev_extra3", text)
     unknown = sorted(set(given) - PROPERTY_CHECKS.keys())
     if unknown:
@@ -142,6 +145,17 @@ def parse_headers(text: str | None) -> dict[str, Any]:
     return _headers("ev_extra4", _json_object("ev_extra4", text))
 
 
+@lru_cache(maxsize=256)
+def utc_stamp(time: datetime) -> tuple[str, int]:
+    """``time`` as UTC ISO-8601 text and as epoch seconds.
+
+    The events of one producer transaction share their ``ev_time``: a batch
+    converts a few distinct times, not one per event.
+    """
+    utc = time.astimezone(UTC)
+    return utc.isoformat(), int(utc.timestamp())
+
+
 def stable_message_id(queue: str, event: Event, utc_time: str | None = None) -> str:
     """A message id that is the same for every delivery of one event: a name-based UUID (version 5).
 
@@ -152,7 +166,7 @@ def stable_message_id(queue: str, event: Event, utc_time: str | None = None) -> 
     ``utc_time`` is ``ev_time`` as UTC ISO-8601, when the caller has it already.
     """
     if utc_time is None:
-        utc_time = event.time.astimezone(UTC).isoformat()
+        utc_time = utc_stamp(event.time)[0]
     name = f"{queue}\x00{event.id}\x00{utc_time}".encode()
     # The same value as uuid.uuid5(MESSAGE_ID_NAMESPACE, name), without the slow UUID object.
     digest = hashlib.sha1(MESSAGE_ID_NAMESPACE.bytes + name).hexdigest()
@@ -162,7 +176,8 @@ def stable_message_id(queue: str, event: Event, utc_time: str | None = None) -> 
 
 def _short_column(column: str, value: str | None) -> str:
     value = value or ""
-    if len(value.encode()) > SHORTSTR_MAX:
+    # A character is at most 4 bytes in UTF-8: short text needs no encoding to be measured.
+    if len(value) * 4 > SHORTSTR_MAX and len(value.encode()) > SHORTSTR_MAX:
         raise PoisonEvent(f"{column} is longer than the {SHORTSTR_MAX} bytes AMQP allows")
     return value
 
@@ -193,8 +208,7 @@ def event_to_message(
     """
     given = parse_properties(event.extra3)
     user_headers = given.pop("headers") if "headers" in given else parse_headers(event.extra4)
-    event_time = event.time.astimezone(UTC)
-    utc_time = event_time.isoformat()
+    utc_time, epoch_seconds = utc_stamp(event.time)
     headers = {
         "origin": identity.origin,
         "sequence": sequence,
@@ -206,7 +220,7 @@ def event_to_message(
     properties: dict[str, Any] = {
         "app_id": identity.app_id,
         "correlation_id": correlation_id,
-        "timestamp": int(event_time.timestamp()),
+        "timestamp": epoch_seconds,
         "message_id": stable_message_id(queue, event, utc_time),
         "delivery_mode": 2 if persistent else 1,
     }
