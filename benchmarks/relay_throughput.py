@@ -10,10 +10,6 @@ The relay runs in a child process so its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
-import queue as queue_module
-import resource
 import sys
 import time
 import uuid
@@ -21,30 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg2
 from kombu import Connection
 
+from benchmarks.common import ADMIN_DSN, AMQP_URL, execute, run_in_child
 from relay.audit_sql import install_audit_sql
 from relay.mapping import Message
 from relay.publisher import BrokerSettings, Publisher
 from relay.relay import QueueRelay, QueueSettings
-
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
-AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
-
-
-def execute(dsn: str, statement: str, params=None, autocommit: bool = True):
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = autocommit
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            rows = cur.fetchall() if cur.description else []
-        if not autocommit:
-            conn.commit()
-        return rows
-    finally:
-        conn.close()
 
 
 def raw_publish(count: int, body: bytes, exchange: str, window: int) -> float:
@@ -69,12 +48,6 @@ def raw_publish(count: int, body: bytes, exchange: str, window: int) -> float:
             in_flight = sent
         assert not any(publisher.settle(in_flight))
         return count / (time.perf_counter() - started)
-
-
-def relay_child(settings: QueueSettings, results) -> None:
-    result = QueueRelay(settings).run()
-    results.put((result.events, result.published, result.batches, result.seconds,
-                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
 def main() -> None:
@@ -118,17 +91,8 @@ def main() -> None:
 
         settings = QueueSettings(name=queue, queue_name=queue, source_dsn=dsn,
                                  broker=BrokerSettings(hosts=("127.0.0.1",)))
-        results = multiprocessing.get_context("fork").Queue()
-        child = multiprocessing.get_context("fork").Process(target=relay_child, args=(settings, results))
-        child.start()
-        while True:
-            try:
-                events, published, batches, seconds, peak_mb = results.get(timeout=1)
-                break
-            except queue_module.Empty:
-                if not child.is_alive():
-                    raise SystemExit(f"the relay process died (exit code {child.exitcode})") from None
-        child.join()
+        result, peak_mb = run_in_child(QueueRelay(settings))
+        events, published, batches, seconds = result.events, result.published, result.batches, result.seconds
         relay_rate = events / seconds
         print(f"relay: {published:,}/{events:,} events published in {batches} batch(es), {seconds:.2f} s, "
               f"{relay_rate:,.0f} events/s, peak RSS {peak_mb:.0f} MB")

@@ -11,10 +11,6 @@ child process so its peak RSS is its own.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import os
-import queue as queue_module
-import resource
 import sys
 import time
 import uuid
@@ -22,31 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg2
-
+from benchmarks.common import ADMIN_DSN, execute, run_in_child
 from relay.splitter import QueueSplitter, SplitterSettings
-
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
-
-
-def execute(dsn: str, statement: str, params=None, autocommit: bool = True):
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = autocommit
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, params)
-            rows = cur.fetchall() if cur.description else []
-        if not autocommit:
-            conn.commit()
-        return rows
-    finally:
-        conn.close()
-
-
-def splitter_child(settings: SplitterSettings, results) -> None:
-    result = QueueSplitter(settings).run()
-    results.put((result.events, result.inserted, result.batches, result.seconds,
-                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
 
 
 def main() -> None:
@@ -84,17 +57,8 @@ def main() -> None:
 
         settings = SplitterSettings(name=queue, queue_name=queue, source_dsn=source, target_dsn=target,
                                     consumer_name="splitter")
-        results = multiprocessing.get_context("fork").Queue()
-        child = multiprocessing.get_context("fork").Process(target=splitter_child, args=(settings, results))
-        child.start()
-        while True:
-            try:
-                events, inserted, batches, seconds, peak_mb = results.get(timeout=1)
-                break
-            except queue_module.Empty:
-                if not child.is_alive():
-                    raise SystemExit(f"the splitter process died (exit code {child.exitcode})") from None
-        child.join()
+        result, peak_mb = run_in_child(QueueSplitter(settings))
+        events, inserted, batches, seconds = result.events, result.inserted, result.batches, result.seconds
 
         landed = sum(execute(target, f"SELECT count(*) FROM {prefix}")[0][0] for (prefix,) in execute(
             target, "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = ANY(%s)", (targets,)))

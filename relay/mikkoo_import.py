@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 
-from .errors import ConfigError
 from .mikkoo_config import ConnectionConfig, MikkooConfig, QueueConfig
 from .models import BrokerConnection, RelayedQueue
+from .upsert import upsert_by_name
 
 _CONNECTION_SUFFIX = "-rabbitmq"
 
@@ -62,7 +60,7 @@ def import_config(config: MikkooConfig) -> ImportResult:
         connections, changes = _import_connections(config.queues)
         for queue in config.queues:
             fields = {**queue.model_fields(), "connection": connections[queue.connection]}
-            row, outcome, changed = _upsert(RelayedQueue, queue.name, fields, queue.path)
+            row, outcome, changed = upsert_by_name(RelayedQueue, queue.name, fields, queue.path)
             changes.append(Change("queue", row.name, outcome, _detail(outcome, changed, (
                 f"PgQ queue {row.queue_name} on {row.display_source()}, connection {row.connection.name}"))))
     return ImportResult(tuple(changes), config.notes)
@@ -87,7 +85,7 @@ def _import_connections(
             changes.append(Change("connection", row.name, "unchanged", detail))
         else:
             path = f"{queue.path}/rabbitmq_url" if settings.url else f"{queue.path}/rabbitmq"
-            row, outcome, changed = _upsert(BrokerConnection, name, fields, path)
+            row, outcome, changed = upsert_by_name(BrokerConnection, name, fields, path)
             detail = _detail(outcome, changed, row.display_address())
             changes.append(Change("connection", name, outcome, detail))
         rows[settings] = row
@@ -96,28 +94,6 @@ def _import_connections(
 
 def _connection_name(queue_name: str) -> str:
     return queue_name[:100 - len(_CONNECTION_SUFFIX)] + _CONNECTION_SUFFIX
-
-
-def _upsert(model: type[models.Model], name: str, fields: dict[str, Any],
-            path: str) -> tuple[Any, str, list[str]]:
-    row = model.objects.filter(name=name).first()
-    if row is None:
-        row, outcome, changed = model(name=name, **fields), "created", list(fields)
-    else:
-        changed = [key for key, value in fields.items() if getattr(row, key) != value]
-        if not changed:
-            return row, "unchanged", []
-        for key in changed:
-            setattr(row, key, fields[key])
-        outcome = "updated"
-    try:
-        row.full_clean()
-    except ValidationError as exc:
-        # The parser checks what the file can get wrong; this catches the rest (lengths) without values.
-        raise ConfigError(path, "; ".join(f"{key}: {' '.join(messages)}"
-                                          for key, messages in exc.message_dict.items())) from None
-    row.save()
-    return row, outcome, changed
 
 
 def _detail(outcome: str, changed: list[str], address: str) -> str:

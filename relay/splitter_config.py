@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-from django.core.exceptions import ValidationError
 from django.core.validators import slug_re
 from django.db import transaction
 from django.utils.text import slugify
@@ -17,6 +16,7 @@ from django.utils.text import slugify
 from .errors import ConfigError
 from .models import RelayedQueue
 from .secrets import redact_url
+from .upsert import upsert_by_name
 
 # Skytools 2 reads [queue_splitter], Skytools 3's queue_splitter3 script reads [queue_splitter3].
 SECTIONS = ("queue_splitter", "queue_splitter3")
@@ -234,23 +234,10 @@ def import_config(config: SplitterConfig) -> SplitterImport:
         if row is not None and row.target != RelayedQueue.Target.POSTGRES:
             raise ConfigError(f"[{config.section}] job_name", f"a relayed queue named {config.name!r} already "
                               "exists and publishes to RabbitMQ: give the job another name, or delete that queue")
-        if row is None:
-            row, outcome, changed = RelayedQueue(name=config.name, **fields), "created", list(fields)
-        else:
-            changed = [key for key, value in fields.items() if getattr(row, key) != value]
-            if not changed:
-                return SplitterImport(row.name, "unchanged", notes=config.notes)
-            for key in changed:
-                setattr(row, key, fields[key])
-            outcome = "updated"
-        try:
-            row.full_clean()
-        except ValidationError as exc:
-            # The parser checks what the file can get wrong; this catches the rest (lengths) without values.
-            raise ConfigError(f"[{config.section}]", "; ".join(
-                f"{FIELD_KEYS.get(key, key)}: {' '.join(messages)}"
-                for key, messages in exc.message_dict.items())) from None
-        row.save()
+        row, outcome, changed = upsert_by_name(RelayedQueue, config.name, fields, f"[{config.section}]",
+                                               FIELD_KEYS)
+    if outcome == "unchanged":
+        return SplitterImport(row.name, "unchanged", notes=config.notes)
     if outcome == "created":
         detail = (f"PgQ queue {row.queue_name} on {redact_url(row.source_url)}, consumer {row.consumer_name}, "
                   f"split into the queues of {redact_url(row.target_url)}")
