@@ -138,7 +138,12 @@ def celery_queue():
     """A Celery queue of the test's own, so concurrent runs never take each other's tasks."""
     name = services.unique("celery")
     yield name
-    _on_fresh_channel(lambda channel: channel.queue_delete(name))
+
+    def remove(channel) -> None:
+        channel.queue_delete(name)
+        channel.exchange_delete(name)  # Celery declares an exchange named after its queue
+
+    _on_fresh_channel(remove)
 
 
 @pytest.fixture
