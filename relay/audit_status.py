@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg2
 from django.conf import settings
 
 from .errors import SourceUnavailable
-from .pgq import source_error
+from .pgq_status import PgqState, StatusReader
 from .secrets import redact_url
 
 ALL_DELIVERED = "all delivered"
@@ -51,11 +50,6 @@ SELECT counted.audited, counted.confirmed, counted.dead_lettered,
                count(*) FILTER (WHERE confirmed_at IS NULL AND dead_lettered_at IS NOT NULL) AS dead_lettered
           FROM (SELECT confirmed_at, dead_lettered_at FROM mikkoo.audit
                  WHERE queue = %(queue)s LIMIT %(limit)s) AS records) AS counted
-"""
-PGQ_SQL = """
-SELECT q.ticker_lag, q.ev_new, c.consumer_name IS NOT NULL, c.lag, c.pending_events
-  FROM pgq.get_queue_info(%(queue)s) AS q
-  LEFT JOIN pgq.get_consumer_info(%(queue)s, %(consumer)s) AS c ON true
 """
 OUTSTANDING_SQL = """
 SELECT message_id::text, event_id, exchange, routing_key, left(payload, %(chars)s), published_at,
@@ -106,22 +100,6 @@ class AuditCounts:
     partial: bool = False
     #: More than COUNT_LIMIT outstanding records: outstanding is a lower bound.
     outstanding_partial: bool = False
-
-
-@dataclass(frozen=True)
-class PgqState:
-    """What PgQ says about the queue and the relay's consumer of it."""
-
-    queue_exists: bool = True
-    registered: bool = True
-    #: Age of the last tick the consumer finished (pgq.get_consumer_info lag).
-    consumer_lag: timedelta | None = None
-    #: Events in ticks the consumer has not finished yet (pgq.get_consumer_info pending_events).
-    pending_events: int = 0
-    #: Events written since the queue's last tick, in no batch yet (pgq.get_queue_info ev_new).
-    new_events: int = 0
-    #: Time since the queue's last tick (pgq.get_queue_info ticker_lag): pgqd makes ticks.
-    ticker_lag: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -212,46 +190,10 @@ def judge(reading: SourceReading | None, *, read_error: str = "", failing: bool 
     return Verdict(ALL_DELIVERED, "nothing outstanding: every audited event was confirmed by RabbitMQ")
 
 
-class SourceReader:
-    """A short, read-only connection to one source database, with tight time limits."""
+class SourceReader(StatusReader):
+    """The status reader of the audit page: PgQ's state of a queue and its audit records."""
 
-    connect_timeout = 3
-    statement_timeout_ms = 2000
-    # A reader queued behind an ACCESS EXCLUSIVE lock (install_sql's ALTER TABLE) gives up quickly.
-    lock_timeout_ms = 500
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self._conn: Any = None
-
-    def __enter__(self) -> SourceReader:
-        try:
-            self._conn = psycopg2.connect(self.dsn, connect_timeout=self.connect_timeout,
-                                          application_name="mikkoo-relay audit page")
-            self._conn.set_session(readonly=True)
-            with self._conn.cursor() as cur:
-                cur.execute("SET LOCAL statement_timeout = %s; SET LOCAL lock_timeout = %s",
-                            (self.statement_timeout_ms, self.lock_timeout_ms))
-        except psycopg2.Error as exc:
-            self.close()
-            raise source_error(self.dsn, exc, "connecting") from None
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
-
-    def query(self, doing: str, sql: str, params: Any = None) -> list[tuple]:
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall()
-        except psycopg2.Error as exc:
-            raise source_error(self.dsn, exc, doing) from None
+    application_name = "mikkoo-relay audit page"
 
     def check(self) -> tuple[bool, str]:
         """Whether the audit API is there and, if not, why; raises when PgQ is missing."""
@@ -267,14 +209,7 @@ class SourceReader:
     def read(self, queue: str, consumer: str) -> SourceReading:
         """The PgQ state of ``queue`` and ``consumer`` and, when installed, the audit counts."""
         audited, note = self.check()
-        rows = self.query("reading PgQ", PGQ_SQL, {"queue": queue, "consumer": consumer})
-        if rows:
-            ticker_lag, new_events, registered, lag, pending = rows[0]
-            pgq = PgqState(queue_exists=True, registered=registered, consumer_lag=lag,
-                           pending_events=max(0, pending or 0), new_events=max(0, new_events or 0),
-                           ticker_lag=ticker_lag)
-        else:
-            pgq = PgqState(queue_exists=False, registered=False)
+        pgq = self.pgq_state(queue, consumer)
         if not audited:
             return SourceReading(pgq=pgq, audit_note=note)
         total, confirmed, dead, outstanding, oldest = self.query(

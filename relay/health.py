@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import psycopg2
@@ -16,7 +17,7 @@ from django.conf import settings
 
 from .errors import RelayError
 from .models import RelayedQueue
-from .pgq_status import queue_lag
+from .pgq_status import StatusReader
 from .publisher import Publisher
 from .secrets import redact_url
 
@@ -70,24 +71,27 @@ def check_queue(queue: RelayedQueue) -> QueueHealth:
     health = QueueHealth(queue.name)
     checks, problems = health.checks, health.problems
     try:
-        lag = queue_lag(queue.source_url, queue.queue_name, queue.consumer_name, timeout=timeout)
+        with StatusReader(queue.source_url, timeout) as reader:
+            state = reader.pgq_state(queue.queue_name, queue.consumer_name)
         checks["source"] = "ok"
     except RelayError as exc:
         checks["source"] = "unreachable"
         problems.append(str(exc))
-        lag = None
-    if lag is not None:
-        checks.update(last_tick_age_seconds=lag.last_tick_age, consumer_lag_seconds=lag.consumer_lag,
-                      pending_events=lag.pending_events)
+        state = None
+    if state is not None:
+        tick_age = _seconds(state.ticker_lag)
+        consumer_lag = _seconds(state.consumer_lag) if state.registered else None
+        checks.update(last_tick_age_seconds=tick_age, consumer_lag_seconds=consumer_lag,
+                      pending_events=state.pending_events if state.registered else None)
         max_tick_age, max_lag = settings.RELAY_HEALTH_MAX_TICK_AGE_SECONDS, settings.RELAY_HEALTH_MAX_LAG_SECONDS
-        if not lag.queue_exists:
+        if not state.queue_exists:
             problems.append(f"PgQ queue {queue.queue_name} does not exist in {redact_url(queue.source_url)}")
-        elif lag.last_tick_age > max_tick_age:
-            problems.append(f"no PgQ tick for {lag.last_tick_age:.0f} s (bound {max_tick_age:g} s): is pgqd running?")
-        if lag.queue_exists and not lag.consumer_registered:
+        elif tick_age is not None and tick_age > max_tick_age:
+            problems.append(f"no PgQ tick for {tick_age:.0f} s (bound {max_tick_age:g} s): is pgqd running?")
+        if state.queue_exists and not state.registered:
             problems.append(f"consumer {queue.consumer_name} is not registered on PgQ queue {queue.queue_name}")
-        elif lag.consumer_registered and lag.consumer_lag > max_lag:
-            problems.append(f"consumer lag {lag.consumer_lag:.0f} s is over the bound of {max_lag:g} s")
+        elif consumer_lag is not None and consumer_lag > max_lag:
+            problems.append(f"consumer lag {consumer_lag:.0f} s is over the bound of {max_lag:g} s")
     target = _check_target(queue, timeout)
     checks["target"] = "ok" if target is None else "unreachable"
     if target:
@@ -114,3 +118,7 @@ def _check_target(queue: RelayedQueue, timeout: float) -> str | None:
     finally:
         publisher.close()
     return None
+
+
+def _seconds(age: timedelta | None) -> float | None:
+    return age.total_seconds() if age is not None else None

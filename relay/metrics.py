@@ -19,7 +19,7 @@ from prometheus_client.registry import REGISTRY, Collector
 
 from . import statsd
 from .errors import BrokerUnavailable, RelayError, SourceUnavailable, TargetUnavailable
-from .pgq_status import queue_lag
+from .pgq_status import StatusReader
 from .relay import RelayResult
 
 logger = logging.getLogger(__name__)
@@ -99,18 +99,18 @@ class PgqCollector(Collector):
                                labels=["queue"])
         for queue in RelayedQueue.objects.filter(enabled=True).order_by("name"):
             try:
-                state = queue_lag(queue.source_url, queue.queue_name, queue.consumer_name,
-                                  timeout=settings.RELAY_METRICS_PGQ_TIMEOUT_SECONDS)
+                with StatusReader(queue.source_url, settings.RELAY_METRICS_PGQ_TIMEOUT_SECONDS) as reader:
+                    state = reader.pgq_state(queue.queue_name, queue.consumer_name)
             except RelayError as exc:
                 logger.warning("queue=%s metrics: %s", queue.name, exc)
                 up.add_metric([queue.name], 0)
                 continue
             up.add_metric([queue.name], 1)
-            if state.pending_events is not None:
+            if state.registered and state.consumer_lag is not None:
                 pending.add_metric([queue.name], state.pending_events)
-                lag.add_metric([queue.name], state.consumer_lag)
-            if state.last_tick_age is not None:
-                tick.add_metric([queue.name], state.last_tick_age)
+                lag.add_metric([queue.name], state.consumer_lag.total_seconds())
+            if state.ticker_lag is not None:
+                tick.add_metric([queue.name], state.ticker_lag.total_seconds())
         yield from (pending, lag, tick, up)
 
 

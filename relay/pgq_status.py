@@ -1,57 +1,80 @@
-"""PgQ's own view of a queue (last tick, consumer lag, pending events), read with bounded, read-only queries."""
+"""PgQ's own view of a queue (ticks, the consumer's lag, pending events), read on a short read-only connection."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-import psycopg2
+from .database import Database
+from .errors import SourceUnavailable
 
-from .pgq import source_error
+PGQ_STATE_SQL = """
+SELECT q.ticker_lag, q.ev_new, c.consumer_name IS NOT NULL, c.lag, c.pending_events
+  FROM pgq.get_queue_info(%(queue)s) AS q
+  LEFT JOIN pgq.get_consumer_info(%(queue)s, %(consumer)s) AS c ON true
+"""
 
 
 @dataclass(frozen=True)
-class QueueLag:
-    """What PgQ says of one queue and consumer; None where the queue or the consumer does not exist."""
+class PgqState:
+    """What PgQ says about the queue and the relay's consumer of it."""
 
-    last_tick_age: float | None
-    consumer_lag: float | None
-    pending_events: int | None
+    queue_exists: bool = True
+    registered: bool = True
+    #: Age of the last tick the consumer finished (pgq.get_consumer_info lag).
+    consumer_lag: timedelta | None = None
+    #: Events in ticks the consumer has not finished yet (pgq.get_consumer_info pending_events).
+    pending_events: int = 0
+    #: Events written since the queue's last tick, in no batch yet (pgq.get_queue_info ev_new).
+    new_events: int = 0
+    #: Time since the queue's last tick (pgq.get_queue_info ticker_lag): pgqd makes ticks.
+    ticker_lag: timedelta | None = None
 
-    @property
-    def queue_exists(self) -> bool:
-        return self.last_tick_age is not None
 
-    @property
-    def consumer_registered(self) -> bool:
-        return self.consumer_lag is not None
+class StatusReader(Database):
+    """A short, read-only connection to a source database with tight time limits.
 
-
-def queue_lag(dsn: str, queue: str, consumer: str, timeout: float = 3.0) -> QueueLag:
-    """Ask PgQ how far behind ``consumer`` of ``queue`` is; raises :class:`~relay.errors.SourceUnavailable`.
-
-    Health checks and metric scrapes call this on every request: the connect
-    and statement timeouts keep a stuck database from stalling them.
+    Status pages, health checks and metric scrapes read through it on every
+    request: a database that does not answer, or a lock held by an installer,
+    costs them a few seconds at most and never blocks the relay.
     """
-    try:
-        conn = psycopg2.connect(dsn, connect_timeout=max(1, round(timeout)), application_name="mikkoo-relay status",
-                                options=f"-c statement_timeout={int(timeout * 1000)}")
-    except psycopg2.Error as exc:
-        raise source_error(dsn, exc, "connecting") from None
-    try:
-        conn.set_session(readonly=True, autocommit=True)
-        with conn.cursor() as cur:
-            cur.execute("SELECT extract(epoch FROM ticker_lag)::float8 FROM pgq.get_queue_info(%s)", (queue,))
-            row = cur.fetchone()
-            last_tick_age = row[0] if row else None
-            lag = pending = None
-            if row:
-                cur.execute("SELECT extract(epoch FROM lag)::float8, pending_events "
-                            "FROM pgq.get_consumer_info(%s, %s)", (queue, consumer))
-                info = cur.fetchone()
-                if info:
-                    lag, pending = info
-    except psycopg2.Error as exc:
-        raise source_error(dsn, exc, "reading the PgQ queue state") from None
-    finally:
-        conn.close()
-    return QueueLag(last_tick_age=last_tick_age, consumer_lag=lag, pending_events=pending)
 
+    role = "source database"
+    error_class = SourceUnavailable
+    application_name = "mikkoo-relay status"
+    connect_timeout = 3
+    statement_timeout_ms = 2000
+    # A reader queued behind an ACCESS EXCLUSIVE lock (install_sql's ALTER TABLE) gives up quickly.
+    lock_timeout_ms = 500
+
+    def __init__(self, dsn: str, timeout: float | None = None) -> None:
+        super().__init__(dsn)
+        if timeout is not None:
+            self.connect_timeout = max(1, round(timeout))
+            self.statement_timeout_ms = int(timeout * 1000)
+
+    def __enter__(self) -> StatusReader:
+        self.connect()
+        try:
+            self._conn.set_session(readonly=True, autocommit=True)
+            self._run("setting time limits", "SET statement_timeout = %s; SET lock_timeout = %s",
+                      (self.statement_timeout_ms, self.lock_timeout_ms), fetch=False)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def query(self, doing: str, sql: str, params: object = None) -> list[tuple]:
+        return self._run(doing, sql, params)
+
+    def pgq_state(self, queue: str, consumer: str) -> PgqState:
+        """What PgQ says of ``queue`` and ``consumer``; a missing queue or consumer is said so, not raised."""
+        rows = self.query("reading PgQ", PGQ_STATE_SQL, {"queue": queue, "consumer": consumer})
+        if not rows:
+            return PgqState(queue_exists=False, registered=False)
+        ticker_lag, new_events, registered, lag, pending = rows[0]
+        return PgqState(queue_exists=True, registered=registered, consumer_lag=lag,
+                        pending_events=max(0, pending or 0), new_events=max(0, new_events or 0),
+                        ticker_lag=ticker_lag)
