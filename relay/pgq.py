@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -188,7 +189,7 @@ class PgqConsumer(Database):
                     (self.queue, self.consumer, [row[3] for row in rows], self.queue, self.consumer, batch_id))
         except psycopg2.Error as exc:
             self._rollback_quietly()
-            raise source_error(self.dsn, exc, "storing dead letters") from None
+            raise self.error(exc, "storing dead letters") from None
 
     def mark_audit(self, confirmed: Sequence[str], dead_lettered: Sequence[tuple[str, str]]) -> None:
         """Mark audit records (``mikkoo.audit``) confirmed, or dead-lettered with a reason, by message id.
@@ -233,7 +234,7 @@ class PgqConsumer(Database):
                     [(self.queue, *row) for row in rows])
         except psycopg2.Error as exc:
             self._rollback_quietly()
-            raise source_error(self.dsn, exc, "writing events") from None
+            raise self.error(exc, "writing events") from None
         self.commit("writing events")
         return len(rows)
 
@@ -254,10 +255,10 @@ class PgqConsumer(Database):
             return rows
         except psycopg2.Error as exc:
             self._rollback_quietly()
-            raise source_error(self.dsn, exc, "reading dead letters") from None
+            raise self.error(exc, "reading dead letters") from None
 
 
-class EventListener:
+class EventListener(Database):
     """Wakes the relay when events of a queue commit, through LISTEN/NOTIFY on a connection of its own.
 
     A statement-level trigger on the queue's PgQ event tables (installed by
@@ -266,16 +267,18 @@ class EventListener:
     queue then costs the source database nothing between wake-ups.
     """
 
+    role = "source database"
+    error_class = SourceUnavailable
+    application_name = "mikkoo-relay listener"
+
     def __init__(self, dsn: str, queue: str) -> None:
-        self.dsn = dsn
+        super().__init__(dsn)
         self.queue = queue
-        self._conn: Any = None
 
     def install(self) -> bool:
         """Listen for the queue's events; False (and the caller polls) if the trigger cannot be installed."""
+        self.connect()
         try:
-            self._conn = psycopg2.connect(self.dsn, connect_timeout=PgqConsumer.connect_timeout,
-                                          application_name="mikkoo-relay listener")
             self._conn.autocommit = True
             with self._conn.cursor() as cur:
                 cur.execute("SELECT queue_id FROM pgq.queue WHERE queue_name = %s", (self.queue,))
@@ -293,12 +296,10 @@ class EventListener:
             return False
         except psycopg2.Error as exc:
             self.close()
-            raise source_error(self.dsn, exc, "listening for events") from None
+            raise self.error(exc, "listening for events") from None
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for events to commit; True if some did."""
-        import select
-
         if self._conn is None:
             time.sleep(max(timeout, 0))
             return False
@@ -311,9 +312,4 @@ class EventListener:
             return woken
         except psycopg2.Error as exc:
             self.close()
-            raise source_error(self.dsn, exc, "listening for events") from None
-
-    def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
+            raise self.error(exc, "listening for events") from None
