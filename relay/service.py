@@ -38,6 +38,12 @@ def engine_for(queue: RelayedQueue) -> QueueRelay:
     return engine
 
 
+# Queues whose dead letters this process has copied into the admin and not made since: an idle
+# run then skips the source query. The first run of a queue in a process always copies, which
+# picks up what a crashed process committed but never copied.
+_MIRRORED: set[int] = set()
+
+
 def relay_queue(queue: RelayedQueue, max_batches: int | None = None, follow: float = 0.0,
                 keep_going: Callable[[], bool] = lambda: True) -> RelayResult:
     """Relay what is ready for ``queue``, copy new dead letters into the admin, and record how it went.
@@ -47,9 +53,11 @@ def relay_queue(queue: RelayedQueue, max_batches: int | None = None, follow: flo
     """
     try:
         result = engine_for(queue).run(max_batches=max_batches, follow=follow, keep_going=keep_going)
-        if not result.busy:
+        if not result.busy and (result.dead_lettered or queue.pk not in _MIRRORED):
             sync_dead_letters(queue)
+            _MIRRORED.add(queue.pk)
     except RelayError as exc:
+        _MIRRORED.discard(queue.pk)  # batches it finished before failing may hold dead letters
         metrics.record_run(queue.name, exc)
         record_failure(queue, str(exc))
         raise
