@@ -46,9 +46,15 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def _too_long(text: str) -> bool:
+    """Longer than an AMQP short string (255 bytes of UTF-8)."""
+    # A character is at most 4 bytes in UTF-8: short text needs no encoding to be measured.
+    return len(text) * 4 > SHORTSTR_MAX and len(text.encode()) > SHORTSTR_MAX
+
+
 def _shortstr(name: str, value: Any) -> str:
     value = _text(name, value)
-    if len(value.encode()) > SHORTSTR_MAX:
+    if _too_long(value):
         raise PoisonEvent(f"ev_extra3 property {name!r} is longer than {SHORTSTR_MAX} bytes")
     return value
 
@@ -83,7 +89,7 @@ def _headers(name: str, value: Any) -> dict[str, Any]:
 
 def _check_table(name: str, table: dict[str, Any]) -> None:
     for key, item in table.items():
-        if len(key.encode()) > SHORTSTR_MAX:
+        if _too_long(key):
             raise PoisonEvent(f"{name} has a key longer than {SHORTSTR_MAX} bytes")
         _check_field_value(name, item)
 
@@ -176,8 +182,7 @@ def stable_message_id(queue: str, event: Event, utc_time: str | None = None) -> 
 
 def _short_column(column: str, value: str | None) -> str:
     value = value or ""
-    # A character is at most 4 bytes in UTF-8: short text needs no encoding to be measured.
-    if len(value) * 4 > SHORTSTR_MAX and len(value.encode()) > SHORTSTR_MAX:
+    if _too_long(value):
         raise PoisonEvent(f"{column} is longer than the {SHORTSTR_MAX} bytes AMQP allows")
     return value
 
