@@ -26,11 +26,8 @@ def source_dsn():
 @pytest.fixture
 def pgq_queue(source_dsn):
     """A fresh PgQ queue with the relay's consumer registered, so it sees every event from now on."""
-    name = services.unique("q")
-    services.sql(source_dsn, "SELECT pgq.create_queue(%s)", (name,))
-    services.sql(source_dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (name,))
-    yield name
-    services.sql(source_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+    with services.fresh_queue(source_dsn, "q") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
@@ -48,11 +45,8 @@ def audited_dsn():
 @pytest.fixture
 def audited_queue(audited_dsn):
     """A fresh PgQ queue in the audited database with the relay's consumer registered; its audit rows go too."""
-    name = services.unique("aq")
-    services.sql(audited_dsn, "SELECT pgq.create_queue(%s)", (name,))
-    services.sql(audited_dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (name,))
-    yield name
-    services.sql(audited_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+    with services.fresh_queue(audited_dsn, "aq") as name:
+        yield name
     services.sql(audited_dsn, "DELETE FROM mikkoo.audit WHERE queue = %s", (name,))
 
 

@@ -50,6 +50,18 @@ def drop_database(name: str) -> None:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def fresh_queue(dsn: str, prefix: str):
+    """A PgQ queue of its own with the relay's consumer registered before any event; dropped afterwards."""
+    name = unique(prefix)
+    sql(dsn, "SELECT pgq.create_queue(%s)", (name,))
+    sql(dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (name,))
+    try:
+        yield name
+    finally:
+        sql(dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+
+
 def insert_events(dsn: str, queue: str, rows) -> None:
     """Insert events, each a tuple (type, data, extra1, extra2, extra3, extra4), in one transaction."""
     with connect(dsn, autocommit=False) as conn, conn.cursor() as cur:
