@@ -40,6 +40,21 @@ class Database:
         self.dsn = dsn
         self._conn: Any = None
 
+    def __enter__(self):
+        self.connect()
+        try:
+            self.opened()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def opened(self) -> None:
+        """What a subclass does on a fresh connection before it is used (as a context manager)."""
+
     def error(self, exc: BaseException, doing: str) -> RelayError:
         return self.error_class(describe_failure(self.role, self.dsn, exc, doing))
 

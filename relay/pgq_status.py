@@ -52,19 +52,10 @@ class StatusReader(Database):
             self.connect_timeout = max(1, round(timeout))
             self.statement_timeout_ms = int(timeout * 1000)
 
-    def __enter__(self) -> StatusReader:
-        self.connect()
-        try:
-            self._conn.set_session(readonly=True, autocommit=True)
-            self._run("setting time limits", "SET statement_timeout = %s; SET lock_timeout = %s",
-                      (self.statement_timeout_ms, self.lock_timeout_ms), fetch=False)
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def opened(self) -> None:
+        self._conn.set_session(readonly=True, autocommit=True)
+        self._run("setting time limits", "SET statement_timeout = %s; SET lock_timeout = %s",
+                  (self.statement_timeout_ms, self.lock_timeout_ms), fetch=False)
 
     def query(self, doing: str, sql: str, params: object = None) -> list[tuple]:
         return self._run(doing, sql, params)

@@ -97,17 +97,8 @@ class PgqTarget(Database):
         self._queues: dict[str, str | None] = {}
         self._tables: dict[str, str] = {}
 
-    def __enter__(self) -> PgqTarget:
-        self.connect()
-        try:
-            self.prepare()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def opened(self) -> None:
+        self.prepare()
 
     def prepare(self) -> None:
         """Check that PgQ is installed, and create the splitter's tables where missing."""
