@@ -1,18 +1,24 @@
 """Relay throughput and memory beside the raw pipelined kombu publish rate, on this machine's services.
 
-    python benchmarks/relay_throughput.py                     # 20,000 events, 200-byte bodies
-    python benchmarks/relay_throughput.py --events 1000000 --skip-raw   # memory for one huge batch
+    python benchmarks/relay_throughput.py                     # 5 rounds of 20,000 events, 200-byte bodies
+    python benchmarks/relay_throughput.py --events 1000000 --rounds 1 --skip-raw   # memory for one huge batch
     python benchmarks/relay_throughput.py --audited           # events written with mikkoo.insert_audited_event
 
 Creates a database, a PgQ queue, an exchange and a queue of its own and removes them.
-The relay runs in a child process so its peak RSS is its own.
+Each round relays a fresh batch and publishes as many ready messages raw, in
+alternating order, each in a child process of its own (so a peak RSS is the
+engine's own) and each timed from connecting to the last confirm. RabbitMQ's
+speed drifts from second to second on a shared machine: the medians over the
+rounds are the figures to quote, the spread says how far to trust them.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,34 +32,44 @@ from relay.publisher import BrokerSettings, Publisher
 from relay.relay import QueueRelay, QueueSettings
 
 
-def raw_publish(count: int, body: bytes, exchange: str, window: int) -> float:
-    """Events/s of ready messages shaped like the relay's, through the same pipelined publisher.
+@dataclass(frozen=True)
+class RawPublish:
+    """Ready messages shaped like the relay's, through the same pipelined publisher: ``run()`` gives events/s.
 
-    Windows overlap as in the relay (send the next, then settle the previous):
-    what is left of the difference is the cost of PgQ, the mapping and the bookkeeping.
+    Windows overlap as in the relay (send the next, then settle the previous),
+    and the clock starts before connecting, as the relay's does: what is left
+    of the difference is the cost of PgQ, the mapping and the bookkeeping.
     """
-    message = Message(exchange=exchange, routing_key="bench.raw", body=body, properties={
-        "app_id": "mikkoo-relay/0.1.0", "correlation_id": str(uuid.uuid4()), "timestamp": int(time.time()),
-        "message_id": str(uuid.uuid4()), "delivery_mode": 2, "content_type": "text/plain",
-        "headers": {"origin": "bench.example", "sequence": 2**62, "timestamp": "2026-01-01T00:00:00+00:00",
-                    "txid": 123456},
-    })
-    with Publisher(BrokerSettings(hosts=("127.0.0.1",))) as publisher:
+
+    count: int
+    body: bytes
+    exchange: str
+    window: int
+
+    def run(self) -> float:
+        message = Message(exchange=self.exchange, routing_key="bench.raw", body=self.body, properties={
+            "app_id": "mikkoo-relay/0.1.0", "correlation_id": str(uuid.uuid4()), "timestamp": int(time.time()),
+            "message_id": str(uuid.uuid4()), "delivery_mode": 2, "content_type": "text/plain",
+            "headers": {"origin": "bench.example", "sequence": 2**62, "timestamp": "2026-01-01T00:00:00+00:00",
+                        "txid": 123456},
+        })
         started = time.perf_counter()
-        in_flight = None
-        for start in range(0, count, window):
-            sent = publisher.send([message] * min(window, count - start))
-            if in_flight is not None:
-                assert not any(publisher.settle(in_flight))
-            in_flight = sent
-        assert not any(publisher.settle(in_flight))
-        return count / (time.perf_counter() - started)
+        with Publisher(BrokerSettings(hosts=("127.0.0.1",))) as publisher:
+            in_flight = None
+            for start in range(0, self.count, self.window):
+                sent = publisher.send([message] * min(self.window, self.count - start))
+                if in_flight is not None:
+                    assert not any(publisher.settle(in_flight))
+                in_flight = sent
+            assert not any(publisher.settle(in_flight))
+        return self.count / (time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--body-bytes", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5, help="relay and raw runs, alternating (default 5)")
     parser.add_argument("--skip-raw", action="store_true", help="only run the relay (for memory runs)")
     parser.add_argument("--audited", action="store_true",
                         help="install the audit SQL and write every event with an audit record, so the relay "
@@ -79,30 +95,46 @@ def main() -> None:
             insert = "mikkoo.insert_audited_event(%(q)s, %(ex)s, 'bench.event', repeat('x', %(n)s), 'text/plain')"
         else:
             insert = "pgq.insert_event(%(q)s, 'bench.event', repeat('x', %(n)s), %(ex)s, 'text/plain', '', '')"
-        started = time.perf_counter()
-        execute(dsn, f"SELECT count({insert}) FROM generate_series(1, %(events)s)",
-                {"q": queue, "n": args.body_bytes, "ex": exchange, "events": args.events}, autocommit=False)
-        insert_seconds = time.perf_counter() - started
-        execute(dsn, "SELECT pgq.force_tick(%s)", (queue,))
-        execute(dsn, "SELECT pgq.ticker(%s)", (queue,))
-        print(f"inserted {args.events:,}{' audited' if args.audited else ''} events of {args.body_bytes} bytes "
-              "in one transaction "
-              f"in {insert_seconds:.1f} s")
-
         settings = QueueSettings(name=queue, queue_name=queue, source_dsn=dsn,
                                  broker=BrokerSettings(hosts=("127.0.0.1",)))
-        result, peak_mb = run_in_child(QueueRelay(settings))
-        events, published, batches, seconds = result.events, result.published, result.batches, result.seconds
-        relay_rate = events / seconds
-        print(f"relay: {published:,}/{events:,} events published in {batches} batch(es), {seconds:.2f} s, "
-              f"{relay_rate:,.0f} events/s, peak RSS {peak_mb:.0f} MB")
-        channel.queue_purge(target)
+        raw = RawPublish(args.events, b"x" * args.body_bytes, exchange, QueueRelay.window_size)
+        relay_rates, raw_rates, peaks = [], [], []
+        for round_number in range(1, args.rounds + 1):
+            started = time.perf_counter()
+            execute(dsn, f"SELECT count({insert}) FROM generate_series(1, %(events)s)",
+                    {"q": queue, "n": args.body_bytes, "ex": exchange, "events": args.events}, autocommit=False)
+            insert_seconds = time.perf_counter() - started
+            execute(dsn, "SELECT pgq.force_tick(%s)", (queue,))
+            execute(dsn, "SELECT pgq.ticker(%s)", (queue,))
+            # Alternating which goes first keeps a drift of RabbitMQ's speed from favouring either side.
+            order = ["relay", "raw"] if round_number % 2 else ["raw", "relay"]
+            line = [f"round {round_number}: inserted {args.events:,}{' audited' if args.audited else ''} events "
+                    f"of {args.body_bytes} bytes in {insert_seconds:.1f} s"]
+            for side in order:
+                if side == "relay":
+                    result, peak_mb = run_in_child(QueueRelay(settings))
+                    if result.published != args.events or result.batches != 1:
+                        raise SystemExit(f"the relay published {result.published:,} of {args.events:,} events "
+                                         f"in {result.batches} batches")
+                    relay_rates.append(result.events / result.seconds)
+                    peaks.append(peak_mb)
+                    line.append(f"relay {relay_rates[-1]:,.0f} events/s (peak RSS {peak_mb:.0f} MB)")
+                elif not args.skip_raw:
+                    raw_rates.append(run_in_child(raw)[0])
+                    line.append(f"raw {raw_rates[-1]:,.0f} events/s")
+                channel.queue_purge(target)
+            if raw_rates:
+                line.append(f"ratio {relay_rates[-1] / raw_rates[-1]:.2f}")
+            print("; ".join(line), flush=True)
 
-        if not args.skip_raw:
-            raw_rate = raw_publish(args.events, b"x" * args.body_bytes, exchange, QueueRelay.window_size)
-            channel.queue_purge(target)
-            print(f"raw pipelined kombu publish: {raw_rate:,.0f} events/s")
-            print(f"relay / raw = {relay_rate / raw_rate:.2f} (target >= 0.90)")
+        print(f"relay: median {statistics.median(relay_rates):,.0f} events/s over {args.rounds} round(s) "
+              f"({min(relay_rates):,.0f}-{max(relay_rates):,.0f}), peak RSS {max(peaks):.0f} MB")
+        if raw_rates:
+            ratios = [relay / raw for relay, raw in zip(relay_rates, raw_rates, strict=True)]
+            print(f"raw pipelined kombu publish: median {statistics.median(raw_rates):,.0f} events/s "
+                  f"({min(raw_rates):,.0f}-{max(raw_rates):,.0f})")
+            print(f"relay / raw: median {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) "
+                  "(target >= 0.90)")
     finally:
         channel.queue_delete(target)
         channel.exchange_delete(exchange)

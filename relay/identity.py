@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
 import socket
 import threading
 import time
@@ -11,6 +10,8 @@ from functools import lru_cache
 
 RELAY_NAME = "mikkoo-relay"
 RELAY_VERSION = "0.1.0"
+#: The RFC 4122 variant digit (8, 9, a or b) that keeps the other two random bits of a hex digit.
+UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,16 @@ def relay_identity() -> RelayIdentity:
     return RelayIdentity(app_id=f"{RELAY_NAME}/{RELAY_VERSION}", origin=socket.getfqdn())
 
 
-def new_correlation_id() -> str:
-    """A random (version 4) UUID as text, the same as ``str(uuid.uuid4())`` at a third of its cost.
+def new_correlation_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs as text, like ``str(uuid.uuid4())`` at a third of its cost.
 
-    Correlation ids must be unique, not secret: Python's generator, which is
-    reseeded from the OS at start and after every fork, is enough.
+    One call per window: a single read of random bytes and plain string
+    slicing, where ``uuid.uuid4()`` builds and formats a UUID object each time.
     """
-    digest = f"{random.getrandbits(128):032x}"
-    variant = "89ab"[int(digest[16], 16) & 0x3]
-    return f"{digest[:8]}-{digest[8:12]}-4{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
+    digits = os.urandom(16 * count).hex()
+    return [f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{UUID_VARIANT[d[16]]}{d[17:20]}-{d[20:]}"
+            for d in (digits[start:start + 32] for start in range(0, 32 * count, 32))]
+
 
 
 class SequenceGenerator:
@@ -47,20 +49,26 @@ class SequenceGenerator:
     """
 
     EPOCH_MS = 1_577_836_800_000
+    COUNTER_SIZE = 0x1000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process = os.getpid() & 0x3FF
         self._last_ms = 0
-        self._in_ms = 0
+        self._next_in_ms = 0
 
-    def next(self) -> int:
+    def take(self, count: int) -> list[int]:
+        """``count`` new ids in increasing order (taken together: a window costs one clock read)."""
+        ids: list[int] = []
         with self._lock:
             now_ms = int(time.time() * 1000) - self.EPOCH_MS
             if now_ms > self._last_ms:
-                self._last_ms, self._in_ms = now_ms, 0
-            elif self._in_ms >= 0xFFF:
-                self._last_ms, self._in_ms = self._last_ms + 1, 0
-            else:
-                self._in_ms += 1
-            return (self._last_ms << 22) | (self._process << 12) | self._in_ms
+                self._last_ms, self._next_in_ms = now_ms, 0
+            while len(ids) < count:
+                if self._next_in_ms == self.COUNTER_SIZE:
+                    self._last_ms, self._next_in_ms = self._last_ms + 1, 0
+                first = (self._last_ms << 22) | (self._process << 12) | self._next_in_ms
+                taken = min(count - len(ids), self.COUNTER_SIZE - self._next_in_ms)
+                ids.extend(range(first, first + taken))
+                self._next_in_ms += taken
+        return ids

@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from .events import Event
-from .identity import RelayIdentity
+from .identity import UUID_VARIANT, RelayIdentity
 
 MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c5d0e-4a44-4f57-9b0e-7d1b6c3a9e21")
 SHORTSTR_MAX = 255
@@ -30,9 +29,11 @@ class PoisonEvent(ValueError):
     """An event that can never be published as it is; the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """An AMQP message ready to publish; ``properties`` use AMQP names, ``headers`` included."""
+class Message(NamedTuple):
+    """An AMQP message ready to publish; ``properties`` use AMQP names, ``headers`` included.
+
+    A named tuple, like :class:`~relay.events.Event`: one is made per event.
+    """
 
     exchange: str
     routing_key: str
@@ -173,11 +174,18 @@ def stable_message_id(queue: str, event: Event, utc_time: str | None = None) -> 
     """
     if utc_time is None:
         utc_time = utc_stamp(event.time)[0]
-    name = f"{queue}\x00{event.id}\x00{utc_time}".encode()
+    hasher = _queue_hasher(queue).copy()
+    hasher.update(f"{event.id}\x00{utc_time}".encode())
     # The same value as uuid.uuid5(MESSAGE_ID_NAMESPACE, name), without the slow UUID object.
-    digest = hashlib.sha1(MESSAGE_ID_NAMESPACE.bytes + name).hexdigest()
-    variant = "89ab"[int(digest[16], 16) & 0x3]
-    return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
+    digest = hasher.hexdigest()
+    return (f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{UUID_VARIANT[digest[16]]}{digest[17:20]}-"
+            f"{digest[20:32]}")
+
+
+@lru_cache(maxsize=64)
+def _queue_hasher(queue: str):
+    """SHA-1 fed with the namespace and the queue: each event's id hashes only its own part."""
+    return hashlib.sha1(MESSAGE_ID_NAMESPACE.bytes + f"{queue}\x00".encode())
 
 
 def _short_column(column: str, value: str | None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -248,15 +247,15 @@ def test_worked_example_from_spec():
 ORIGINAL = make_event(id=7, retry=None, txid=100)
 MESSAGE_IDS = [
     pytest.param(ORIGINAL, QUEUE, True, id="same-event-redelivered"),
-    pytest.param(replace(ORIGINAL, txid=250, retry=3), QUEUE, True, id="pgq-retry-new-txid-and-retry-count"),
-    pytest.param(replace(ORIGINAL, data="changed", extra1="elsewhere"), QUEUE, True, id="ids-ignore-payload"),
-    pytest.param(replace(ORIGINAL, time=ORIGINAL.time.astimezone(timezone(timedelta(hours=9)))), QUEUE, True,
+    pytest.param(ORIGINAL._replace(txid=250, retry=3), QUEUE, True, id="pgq-retry-new-txid-and-retry-count"),
+    pytest.param(ORIGINAL._replace(data="changed", extra1="elsewhere"), QUEUE, True, id="ids-ignore-payload"),
+    pytest.param(ORIGINAL._replace(time=ORIGINAL.time.astimezone(timezone(timedelta(hours=9)))), QUEUE, True,
                  id="same-ev_time-read-in-another-session-timezone"),
-    pytest.param(replace(ORIGINAL, id=8), QUEUE, False, id="different-ev_id"),
+    pytest.param(ORIGINAL._replace(id=8), QUEUE, False, id="different-ev_id"),
     pytest.param(ORIGINAL, "other", False, id="different-queue"),
-    pytest.param(replace(ORIGINAL, time=ORIGINAL.time + timedelta(days=1)), QUEUE, False,
+    pytest.param(ORIGINAL._replace(time=ORIGINAL.time + timedelta(days=1)), QUEUE, False,
                  id="same-ev_id-new-ev_time-queue-recreated"),
-    pytest.param(replace(ORIGINAL, time=ORIGINAL.time + timedelta(microseconds=1)), QUEUE, False,
+    pytest.param(ORIGINAL._replace(time=ORIGINAL.time + timedelta(microseconds=1)), QUEUE, False,
                  id="same-ev_id-ev_time-1us-later"),
 ]
 
