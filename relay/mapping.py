@@ -149,6 +149,8 @@ def parse_properties(text: str | None) -> dict[str, Any]:
 
 def parse_headers(text: str | None) -> dict[str, Any]:
     """The headers of ``ev_extra4``; raises :class:`PoisonEvent`."""
+    if not text or text.isspace():
+        return {}
     return _headers("ev_extra4", _json_object("ev_extra4", text))
 
 

@@ -14,6 +14,7 @@ from collections import OrderedDict, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import takewhile
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -126,26 +127,41 @@ class RawProducer(Producer):
 class ConfirmWindow:
     """Bookkeeping of one published window: which delivery tag is which message, and its verdict."""
 
-    def __init__(self, size: int, confirm_timeout: float) -> None:
-        self.verdicts: list[Verdict] = [None] * size
+    def __init__(self, messages: Sequence[Message], confirm_timeout: float) -> None:
+        self.messages = messages
+        self.verdicts: list[Verdict] = [None] * len(messages)
         self.deadline = time.monotonic() + confirm_timeout
+        #: delivery tag -> index of the message, in publishing order
         self.unsettled: OrderedDict[int, int] = OrderedDict()
         self.returned: dict[int, str] = {}
+        # Returns are rare: unsettled messages are indexed by identity only when one
+        # comes, each message once, instead of for every message published.
         self._by_identity: defaultdict[tuple, deque[int]] = defaultdict(deque)
+        self._last_indexed = 0
 
-    def sent(self, tag: int, index: int, message: Message) -> None:
+    def sent(self, tag: int, index: int) -> None:
         self.unsettled[tag] = index
-        self._by_identity[_identity(message.exchange, message.routing_key, message.properties)].append(tag)
 
     def on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> bool:
         """Note a returned message; False if it was not published in this window."""
         # A return comes before the ack of the same message, in publishing order,
-        # so the oldest unmatched message with the same identity is the one returned.
+        # so the oldest unsettled, unreturned message with the same identity is the one returned.
+        self._index_new_messages()
         tags = self._by_identity.get(_identity(exchange, routing_key, message.properties))
+        while tags and tags[0] not in self.unsettled:
+            tags.popleft()
         if not tags:
             return False
         self.returned[tags.popleft()] = f"unroutable: {getattr(exc, 'reply_text', exc)}"
         return True
+
+    def _index_new_messages(self) -> None:
+        new_tags = list(takewhile(lambda tag: tag > self._last_indexed, reversed(self.unsettled)))
+        for tag in reversed(new_tags):
+            message = self.messages[self.unsettled[tag]]
+            self._by_identity[_identity(message.exchange, message.routing_key, message.properties)].append(tag)
+        if new_tags:
+            self._last_indexed = new_tags[0]
 
     def on_ack(self, tag: int, multiple: bool) -> None:
         for settled in self._settle(tag, multiple):
@@ -169,6 +185,9 @@ class ConfirmWindow:
         for index in self.unsettled.values():
             self.verdicts[index] = reason
         self.unsettled.clear()
+        # Delivery tags start again at 1 on the new channel that follows.
+        self._by_identity.clear()
+        self._last_indexed = 0
 
 
 def _identity(exchange: str, routing_key: str, properties: dict[str, Any]) -> tuple:
@@ -360,7 +379,7 @@ class Publisher:
         busy while its confirms are on the way: the wait for confirms, a fifth
         of the time with one window at a time, overlaps with useful work.
         """
-        window = ConfirmWindow(len(messages), self.settings.confirm_timeout)
+        window = ConfirmWindow(messages, self.settings.confirm_timeout)
         self._in_flight.append(window)
         self.connect()
         self._wait_while_blocked()
@@ -414,7 +433,7 @@ class Publisher:
                 self.connect()
         if self.confirm:
             self._tag += 1
-            window.sent(self._tag, index, message)
+            window.sent(self._tag, index)
 
     def _publish_one(self, message: Message) -> None:
         properties = dict(message.properties)

@@ -68,6 +68,27 @@ def test_a_missing_exchange_fails_its_messages_and_the_rest_of_the_window_flows(
     assert len(services.drain(amqp, target, expected=6)) == 6
 
 
+def test_returned_messages_get_their_own_verdicts_in_overlapping_windows(exchange, bind_queue, amqp):
+    target = bind_queue(exchange, "routed")
+
+    def window(first: int, count: int) -> list[Message]:
+        # Every third message is unroutable; two of them in every six share one identity (same message id).
+        return [Message(exchange=exchange, routing_key="lost" if n % 3 == 0 else "routed", body=str(n).encode(),
+                        properties={"delivery_mode": 2, "message_id": f"m{n // 6}", "headers": {}})
+                for n in range(first, first + count)]
+
+    first, second = window(0, 1500), window(1500, 1500)
+    with Publisher(BrokerSettings(hosts=("127.0.0.1",))) as publisher:
+        first_sent = publisher.send(first)
+        second_sent = publisher.send(second)
+        verdicts = publisher.settle(first_sent) + publisher.settle(second_sent)
+
+    unroutable = "unroutable: NO_ROUTE"
+    assert verdicts == [unroutable if n % 3 == 0 else None for n in range(3000)]
+    delivered = services.drain(amqp, target, expected=2000)
+    assert sorted(int(m.body) for m in delivered) == [n for n in range(3000) if n % 3]
+
+
 def test_an_exchange_deleted_mid_flight_fails_only_what_was_unconfirmed_on_a_fresh_channel(
         exchange, bind_queue, amqp):
     doomed = services.unique("doomed")
