@@ -191,7 +191,8 @@ def _queue_hasher(queue: str):
 
 
 def _short_column(column: str, value: str | None) -> str:
-    value = value or ""
+    if not value:
+        return ""
     if _too_long(value):
         raise PoisonEvent(f"{column} is longer than the {SHORTSTR_MAX} bytes AMQP allows")
     return value
@@ -241,11 +242,12 @@ def event_to_message(
     }
     if event.extra2:
         properties["content_type"] = _short_column("ev_extra2 (content type)", event.extra2)
-    properties.update(given)
+    if given:
+        properties.update(given)
     properties["headers"] = headers
     return Message(
-        exchange=_short_column("ev_extra1 (exchange)", event.extra1),
-        routing_key=_short_column("ev_type (routing key)", event.type),
-        body=(event.data or "").encode(),
-        properties=properties,
+        _short_column("ev_extra1 (exchange)", event.extra1),
+        _short_column("ev_type (routing key)", event.type),
+        (event.data or "").encode(),
+        properties,
     )

@@ -5,6 +5,7 @@ import logging
 import select
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 SCHEMA_SQL = Path(__file__).resolve().parent.parent / "sql" / "relay_schema.sql"
 CURSOR_NAME = "mikkoo_relay_batch"
 EVENT_COLUMNS = "ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4"
+# A row has Event's fields in order: tuple.__new__ makes the event from it in C, at
+# half the cost of calling the named tuple's own constructor once per event.
+event_from_row = partial(tuple.__new__, Event)
 AUDIT_API_SQL = ("SELECT to_regprocedure('mikkoo.mark_confirmed(uuid[])') IS NOT NULL "
                  "AND to_regprocedure('mikkoo.mark_dead_lettered(uuid[], text)') IS NOT NULL")
 MARK_CONFIRMED_SQL = "SELECT mikkoo.mark_confirmed(%s::uuid[])"
@@ -134,7 +138,7 @@ class PgqConsumer(Database):
                          f"SELECT {EVENT_COLUMNS} FROM pgq.get_batch_cursor(%s, %s, %s)",
                          (batch_id, CURSOR_NAME, size))
         while rows:
-            yield [Event(*row) for row in rows]
+            yield list(map(event_from_row, rows))
             if len(rows) < size:
                 break
             rows = self._run("reading the batch", f"FETCH {int(size)} FROM {CURSOR_NAME}")
