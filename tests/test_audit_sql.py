@@ -115,16 +115,6 @@ def fresh_dsn():
     services.drop_database(name)
 
 
-@pytest.fixture(scope="module")
-def installed_dsn():
-    """A database of its own with PgQ and the audit API installed."""
-    name = services.unique("mikkoo_audit")
-    dsn = services.create_database(name)
-    install_audit_sql(dsn)
-    yield dsn
-    services.drop_database(name)
-
-
 def make_queue(dsn: str, name: str) -> str:
     """Create a PgQ queue and register the test consumer BEFORE anything is inserted."""
     services.sql(dsn, "SELECT pgq.create_queue(%s)", (name,))
@@ -133,10 +123,10 @@ def make_queue(dsn: str, name: str) -> str:
 
 
 @pytest.fixture
-def queue(installed_dsn):
-    name = make_queue(installed_dsn, services.unique("aq"))
+def queue(audited_dsn):
+    name = make_queue(audited_dsn, services.unique("aq"))
     yield name
-    services.sql(installed_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+    services.sql(audited_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
 
 
 def read_events(dsn: str, queue: str) -> list[dict]:
@@ -198,13 +188,13 @@ needs_psql = pytest.mark.skipif(shutil.which("psql") is None, reason="psql is no
 
 # -- the API, function by function ----------------------------------------------------------------
 
-def test_functions_keep_mikkoos_names_arguments_and_results(installed_dsn):
-    assert functions(installed_dsn) == {**MIKKOO_FUNCTIONS, **RELAY_FUNCTIONS}
+def test_functions_keep_mikkoos_names_arguments_and_results(audited_dsn):
+    assert functions(audited_dsn) == {**MIKKOO_FUNCTIONS, **RELAY_FUNCTIONS}
 
 
-def test_producer_functions_are_security_definer_with_a_pinned_search_path(installed_dsn):
+def test_producer_functions_are_security_definer_with_a_pinned_search_path(audited_dsn):
     rows = services.sql(
-        installed_dsn,
+        audited_dsn,
         "SELECT p.oid::regprocedure::text, prosecdef, proisstrict, proconfig FROM pg_proc p "
         "WHERE p.pronamespace = 'mikkoo'::regnamespace",
     )
@@ -217,21 +207,21 @@ def test_producer_functions_are_security_definer_with_a_pinned_search_path(insta
             assert not secdef, signature
 
 
-def test_audit_table_has_mikkoos_columns_then_the_relays(installed_dsn):
-    assert columns(installed_dsn) == MIKKOO_COLUMNS + RELAY_COLUMNS
-    default = one(installed_dsn, "SELECT column_default FROM information_schema.columns "
+def test_audit_table_has_mikkoos_columns_then_the_relays(audited_dsn):
+    assert columns(audited_dsn) == MIKKOO_COLUMNS + RELAY_COLUMNS
+    default = one(audited_dsn, "SELECT column_default FROM information_schema.columns "
                                  "WHERE table_schema = 'mikkoo' AND table_name = 'audit' "
                                  "AND column_name = 'published_at'")
     assert default == "CURRENT_TIMESTAMP"
-    indexes = dict(services.sql(installed_dsn, "SELECT indexname, indexdef FROM pg_indexes "
+    indexes = dict(services.sql(audited_dsn, "SELECT indexname, indexdef FROM pg_indexes "
                                                "WHERE schemaname = 'mikkoo' AND tablename = 'audit'"))
     assert indexes["audit_message_id"].startswith("CREATE UNIQUE INDEX")
     assert indexes["audit_outstanding"].endswith(
         "(queue, published_at) WHERE ((confirmed_at IS NULL) AND (dead_lettered_at IS NULL))")
 
 
-def test_every_object_is_commented(installed_dsn):
-    missing = services.sql(installed_dsn, """
+def test_every_object_is_commented(audited_dsn):
+    missing = services.sql(audited_dsn, """
         SELECT 'schema' FROM pg_namespace n WHERE nspname = 'mikkoo'
            AND obj_description(n.oid, 'pg_namespace') IS NULL
         UNION ALL
@@ -247,12 +237,12 @@ def test_every_object_is_commented(installed_dsn):
     assert missing == []
 
 
-def test_insert_audited_event_inserts_one_event_and_its_audit_record(installed_dsn, queue):
-    event_id = one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, %s, %s, %s, %s)",
+def test_insert_audited_event_inserts_one_event_and_its_audit_record(audited_dsn, queue):
+    event_id = one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, %s, %s, %s, %s)",
                    (queue, "postgres", "test.routing-key", '{"foo": "bar"}', "application/json"))
 
-    (event,) = read_events(installed_dsn, queue)
-    (record,) = audit_rows(installed_dsn, queue)
+    (event,) = read_events(audited_dsn, queue)
+    (record,) = audit_rows(audited_dsn, queue)
     assert event["ev_id"] == event_id == record["event_id"]
     assert (event["ev_type"], event["ev_data"], event["ev_extra1"], event["ev_extra2"]) == (
         "test.routing-key", '{"foo": "bar"}', "postgres", "application/json")
@@ -266,39 +256,39 @@ def test_insert_audited_event_inserts_one_event_and_its_audit_record(installed_d
     assert (record["confirmed_at"], record["dead_lettered_at"], record["dead_letter_reason"]) == (None,) * 3
 
 
-def test_insert_audited_event_is_part_of_the_producers_transaction(installed_dsn, queue):
-    with services.connect(installed_dsn, autocommit=False) as conn, conn.cursor() as cur:
+def test_insert_audited_event_is_part_of_the_producers_transaction(audited_dsn, queue):
+    with services.connect(audited_dsn, autocommit=False) as conn, conn.cursor() as cur:
         cur.execute("SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'body', 'text/plain')", (queue,))
         conn.rollback()
     with pytest.raises(psycopg2.errors.NullValueNotAllowed, match="must not be NULL"):
-        services.sql(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', NULL, 'text/plain')",
+        services.sql(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', NULL, 'text/plain')",
                      (queue,))
     # When the audit half fails after the event was inserted, the event goes too.
-    services.sql(installed_dsn,
+    services.sql(audited_dsn,
                  "ALTER TABLE mikkoo.audit ADD CONSTRAINT test_no_boom CHECK (payload <> 'boom')")
     try:
         with pytest.raises(psycopg2.errors.CheckViolation):
-            services.sql(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'boom', NULL)",
+            services.sql(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'boom', NULL)",
                          (queue,))
     finally:
-        services.sql(installed_dsn, "ALTER TABLE mikkoo.audit DROP CONSTRAINT test_no_boom")
-    assert read_events(installed_dsn, queue) == []
-    assert audit_rows(installed_dsn, queue) == []
+        services.sql(audited_dsn, "ALTER TABLE mikkoo.audit DROP CONSTRAINT test_no_boom")
+    assert read_events(audited_dsn, queue) == []
+    assert audit_rows(audited_dsn, queue) == []
 
 
-def test_insert_audited_event_with_a_null_content_type_still_inserts(installed_dsn, queue):
+def test_insert_audited_event_with_a_null_content_type_still_inserts(audited_dsn, queue):
     # mikkoo's STRICT version returned NULL here and inserted nothing at all.
-    event_id = one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'body', NULL)", (queue,))
+    event_id = one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'body', NULL)", (queue,))
     assert event_id is not None
-    (event,) = read_events(installed_dsn, queue)
+    (event,) = read_events(audited_dsn, queue)
     assert event["ev_extra2"] is None
-    assert [r["content_type"] for r in audit_rows(installed_dsn, queue)] == [None]
+    assert [r["content_type"] for r in audit_rows(audited_dsn, queue)] == [None]
 
 
-def test_insert_event_with_five_arguments_sets_message_id_and_pgq_queue_without_audit(installed_dsn, queue):
-    event_id = one(installed_dsn, "SELECT mikkoo.insert_event(%s, %s, %s, %s, %s)",
+def test_insert_event_with_five_arguments_sets_message_id_and_pgq_queue_without_audit(audited_dsn, queue):
+    event_id = one(audited_dsn, "SELECT mikkoo.insert_event(%s, %s, %s, %s, %s)",
                    (queue, "ex", "rk", "body", "text/plain"))
-    (event,) = read_events(installed_dsn, queue)
+    (event,) = read_events(audited_dsn, queue)
     assert event["ev_id"] == event_id
     assert (event["ev_type"], event["ev_data"], event["ev_extra1"], event["ev_extra2"]) == (
         "rk", "body", "ex", "text/plain")
@@ -306,31 +296,31 @@ def test_insert_event_with_five_arguments_sets_message_id_and_pgq_queue_without_
     assert list(properties) == ["message_id"]
     uuid.UUID(properties["message_id"])
     assert json.loads(event["ev_extra4"]) == {"pgq_queue": queue}
-    assert audit_rows(installed_dsn, queue) == []
+    assert audit_rows(audited_dsn, queue) == []
 
 
-def test_insert_event_with_seven_arguments_passes_properties_and_headers_through(installed_dsn, queue):
+def test_insert_event_with_seven_arguments_passes_properties_and_headers_through(audited_dsn, queue):
     properties, headers = '{"type": "example", "priority": 3}', '{"tenant": "acme"}'
-    event_id = one(installed_dsn, "SELECT mikkoo.insert_event(%s, %s, %s, %s, %s, %s, %s)",
+    event_id = one(audited_dsn, "SELECT mikkoo.insert_event(%s, %s, %s, %s, %s, %s, %s)",
                    (queue, "postgres", "test.routing-key", '{"foo": "bar"}', "application/json",
                     properties, headers))
-    (event,) = read_events(installed_dsn, queue)
+    (event,) = read_events(audited_dsn, queue)
     assert event["ev_id"] == event_id
     assert (event["ev_type"], event["ev_data"], event["ev_extra1"], event["ev_extra2"],
             event["ev_extra3"], event["ev_extra4"]) == (
         "test.routing-key", '{"foo": "bar"}', "postgres", "application/json", properties, headers)
-    assert audit_rows(installed_dsn, queue) == []
+    assert audit_rows(audited_dsn, queue) == []
 
 
-def test_insert_event_into_an_unknown_queue_fails(installed_dsn):
+def test_insert_event_into_an_unknown_queue_fails(audited_dsn):
     with pytest.raises(psycopg2.Error, match="queue"):
-        services.sql(installed_dsn, "SELECT mikkoo.insert_event(%s, '', 'rk', 'body', 'text/plain')",
+        services.sql(audited_dsn, "SELECT mikkoo.insert_event(%s, '', 'rk', 'body', 'text/plain')",
                      (services.unique("missing"),))
 
 
-def test_new_audit_record_inserts_and_returns_the_row(installed_dsn):
+def test_new_audit_record_inserts_and_returns_the_row(audited_dsn):
     message_id, queue = uuid.uuid4(), services.unique("nq")
-    with services.connect(installed_dsn) as conn, conn.cursor() as cur:
+    with services.connect(audited_dsn) as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM mikkoo.new_audit_record(%s::uuid, 42, %s, 'ex', 'rk', 'body', "
                     "'text/plain', '{}', NULL)", (str(message_id), queue))
         names = [col.name for col in cur.description]
@@ -338,95 +328,95 @@ def test_new_audit_record_inserts_and_returns_the_row(installed_dsn):
     assert names == [name for name, _, _ in MIKKOO_COLUMNS + RELAY_COLUMNS]
     assert (row["message_id"], row["event_id"], row["queue"], row["headers"]) == (
         str(message_id), 42, queue, None)
-    assert [r["message_id"] for r in audit_rows(installed_dsn, queue)] == [str(message_id)]
+    assert [r["message_id"] for r in audit_rows(audited_dsn, queue)] == [str(message_id)]
     with pytest.raises(psycopg2.errors.UniqueViolation):
-        services.sql(installed_dsn, "SELECT mikkoo.new_audit_record(%s::uuid, 43, %s, 'ex', 'rk', 'b', "
+        services.sql(audited_dsn, "SELECT mikkoo.new_audit_record(%s::uuid, 43, %s, 'ex', 'rk', 'b', "
                                     "NULL, NULL, NULL)", (str(message_id), queue))
 
 
-def test_delete_audit_record(installed_dsn, queue):
-    one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'body', 'text/plain')", (queue,))
-    (record,) = audit_rows(installed_dsn, queue)
-    assert one(installed_dsn, "SELECT mikkoo.delete_audit_record(%s)", (record["message_id"],)) is True
-    assert audit_rows(installed_dsn, queue) == []
-    assert one(installed_dsn, "SELECT mikkoo.delete_audit_record(%s)", (record["message_id"],)) is False
-    assert one(installed_dsn, "SELECT mikkoo.delete_audit_record(NULL)") is False
+def test_delete_audit_record(audited_dsn, queue):
+    one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'body', 'text/plain')", (queue,))
+    (record,) = audit_rows(audited_dsn, queue)
+    assert one(audited_dsn, "SELECT mikkoo.delete_audit_record(%s)", (record["message_id"],)) is True
+    assert audit_rows(audited_dsn, queue) == []
+    assert one(audited_dsn, "SELECT mikkoo.delete_audit_record(%s)", (record["message_id"],)) is False
+    assert one(audited_dsn, "SELECT mikkoo.delete_audit_record(NULL)") is False
 
 
 @pytest.mark.parametrize("name", ["it's", 'say "hi"', "back\\slash's"])
-def test_queue_names_with_quotes_give_valid_json(installed_dsn, name):
-    name = make_queue(installed_dsn, f"{name} {uuid.uuid4().hex[:8]}")
+def test_queue_names_with_quotes_give_valid_json(audited_dsn, name):
+    name = make_queue(audited_dsn, f"{name} {uuid.uuid4().hex[:8]}")
     try:
-        one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'a', NULL)", (name,))
-        one(installed_dsn, "SELECT mikkoo.insert_event(%s, '', 'rk', 'b', NULL)", (name,))
-        events = read_events(installed_dsn, name)
+        one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'a', NULL)", (name,))
+        one(audited_dsn, "SELECT mikkoo.insert_event(%s, '', 'rk', 'b', NULL)", (name,))
+        events = read_events(audited_dsn, name)
         assert [json.loads(ev["ev_extra4"]) for ev in events] == [{"pgq_queue": name}] * 2
-        (record,) = audit_rows(installed_dsn, name)
+        (record,) = audit_rows(audited_dsn, name)
         assert json.loads(record["headers"]) == {"pgq_queue": name}
         assert json.loads(events[0]["ev_extra3"]) == {"message_id": str(record["message_id"])}
     finally:
-        services.sql(installed_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
+        services.sql(audited_dsn, "SELECT pgq.drop_queue(%s, true)", (name,))
 
 
-def test_mark_confirmed(installed_dsn, queue):
+def test_mark_confirmed(audited_dsn, queue):
     for body in ("a", "b", "c"):
-        one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', %s, NULL)", (queue, body))
-    a, b, c = (r["message_id"] for r in audit_rows(installed_dsn, queue))
+        one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', %s, NULL)", (queue, body))
+    a, b, c = (r["message_id"] for r in audit_rows(audited_dsn, queue))
     stranger = str(uuid.uuid4())
 
-    assert one(installed_dsn, "SELECT mikkoo.mark_confirmed(%s::uuid[])", ([a, b, stranger],)) == 2
-    first = {r["message_id"]: r["confirmed_at"] for r in audit_rows(installed_dsn, queue)}
+    assert one(audited_dsn, "SELECT mikkoo.mark_confirmed(%s::uuid[])", ([a, b, stranger],)) == 2
+    first = {r["message_id"]: r["confirmed_at"] for r in audit_rows(audited_dsn, queue)}
     assert first[a] is not None and first[b] is not None and first[c] is None
     # A batch handed out again confirms the same messages again: nothing changes.
-    assert one(installed_dsn, "SELECT mikkoo.mark_confirmed(%s::uuid[])", ([a, b, b],)) == 0
-    assert {r["message_id"]: r["confirmed_at"] for r in audit_rows(installed_dsn, queue)} == first
-    assert one(installed_dsn, "SELECT mikkoo.mark_confirmed('{}'::uuid[])") == 0
-    assert one(installed_dsn, "SELECT mikkoo.mark_confirmed(NULL)") == 0
-    outstanding = services.sql(installed_dsn,
+    assert one(audited_dsn, "SELECT mikkoo.mark_confirmed(%s::uuid[])", ([a, b, b],)) == 0
+    assert {r["message_id"]: r["confirmed_at"] for r in audit_rows(audited_dsn, queue)} == first
+    assert one(audited_dsn, "SELECT mikkoo.mark_confirmed('{}'::uuid[])") == 0
+    assert one(audited_dsn, "SELECT mikkoo.mark_confirmed(NULL)") == 0
+    outstanding = services.sql(audited_dsn,
                                "SELECT message_id FROM mikkoo.audit WHERE queue = %s "
                                "AND confirmed_at IS NULL AND dead_lettered_at IS NULL", (queue,))
     assert outstanding == [(c,)]
 
 
-def test_mark_confirmed_rolls_back_with_the_batch(installed_dsn, queue):
-    one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'a', NULL)", (queue,))
-    (record,) = audit_rows(installed_dsn, queue)
-    with services.connect(installed_dsn, autocommit=False) as conn, conn.cursor() as cur:
+def test_mark_confirmed_rolls_back_with_the_batch(audited_dsn, queue):
+    one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', 'a', NULL)", (queue,))
+    (record,) = audit_rows(audited_dsn, queue)
+    with services.connect(audited_dsn, autocommit=False) as conn, conn.cursor() as cur:
         cur.execute("SELECT mikkoo.mark_confirmed(ARRAY[%s]::uuid[])", (record["message_id"],))
         assert cur.fetchone() == (1,)
         conn.rollback()
-    assert audit_rows(installed_dsn, queue)[0]["confirmed_at"] is None
+    assert audit_rows(audited_dsn, queue)[0]["confirmed_at"] is None
 
 
-def test_mark_dead_lettered(installed_dsn, queue):
+def test_mark_dead_lettered(audited_dsn, queue):
     for body in ("a", "b", "c"):
-        one(installed_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', %s, NULL)", (queue, body))
-    a, b, c = (r["message_id"] for r in audit_rows(installed_dsn, queue))
-    one(installed_dsn, "SELECT mikkoo.mark_confirmed(ARRAY[%s]::uuid[])", (a,))
+        one(audited_dsn, "SELECT mikkoo.insert_audited_event(%s, '', 'rk', %s, NULL)", (queue, body))
+    a, b, c = (r["message_id"] for r in audit_rows(audited_dsn, queue))
+    one(audited_dsn, "SELECT mikkoo.mark_confirmed(ARRAY[%s]::uuid[])", (a,))
 
-    assert one(installed_dsn, "SELECT mikkoo.mark_dead_lettered(%s::uuid[], %s)",
+    assert one(audited_dsn, "SELECT mikkoo.mark_dead_lettered(%s::uuid[], %s)",
                ([a, b], "unroutable: no queue bound")) == 1  # a reached RabbitMQ already
-    rows = {r["message_id"]: r for r in audit_rows(installed_dsn, queue)}
+    rows = {r["message_id"]: r for r in audit_rows(audited_dsn, queue)}
     assert (rows[a]["dead_lettered_at"], rows[a]["dead_letter_reason"]) == (None, None)
     assert rows[b]["dead_lettered_at"] is not None
     assert rows[b]["dead_letter_reason"] == "unroutable: no queue bound"
     assert rows[c]["dead_lettered_at"] is None
 
     # A replayed dead letter that fails again gets the new reason.
-    assert one(installed_dsn, "SELECT mikkoo.mark_dead_lettered(ARRAY[%s]::uuid[], %s)",
+    assert one(audited_dsn, "SELECT mikkoo.mark_dead_lettered(ARRAY[%s]::uuid[], %s)",
                (b, "exchange not found")) == 1
-    assert one(installed_dsn, "SELECT mikkoo.mark_dead_lettered(ARRAY[%s]::uuid[], '')", (c,)) == 1
-    rows = {r["message_id"]: r for r in audit_rows(installed_dsn, queue)}
+    assert one(audited_dsn, "SELECT mikkoo.mark_dead_lettered(ARRAY[%s]::uuid[], '')", (c,)) == 1
+    rows = {r["message_id"]: r for r in audit_rows(audited_dsn, queue)}
     assert rows[b]["dead_letter_reason"] == "exchange not found"
     assert rows[c]["dead_letter_reason"] == "no reason given"
-    assert one(installed_dsn, "SELECT mikkoo.mark_dead_lettered(NULL, 'x')") == 0
+    assert one(audited_dsn, "SELECT mikkoo.mark_dead_lettered(NULL, 'x')") == 0
     # Confirmed after a replay: it reached RabbitMQ; the dead-letter history is kept.
-    assert one(installed_dsn, "SELECT mikkoo.mark_confirmed(ARRAY[%s]::uuid[])", (b,)) == 1
-    assert audit_rows(installed_dsn, queue)[1]["dead_lettered_at"] is not None
+    assert one(audited_dsn, "SELECT mikkoo.mark_confirmed(ARRAY[%s]::uuid[])", (b,)) == 1
+    assert audit_rows(audited_dsn, queue)[1]["dead_lettered_at"] is not None
 
 
-def test_outstanding_records_are_found_through_the_partial_index(installed_dsn, queue):
-    with services.connect(installed_dsn) as conn, conn.cursor() as cur:
+def test_outstanding_records_are_found_through_the_partial_index(audited_dsn, queue):
+    with services.connect(audited_dsn) as conn, conn.cursor() as cur:
         cur.execute("SET enable_seqscan = off")
         cur.execute("EXPLAIN SELECT count(*), min(published_at) FROM mikkoo.audit WHERE queue = %s "
                     "AND confirmed_at IS NULL AND dead_lettered_at IS NULL", (queue,))
