@@ -123,6 +123,8 @@ class QueueRelay:
     """Relays the ready batches of one queue; at most one process per queue at a time."""
 
     window_size = 2000
+    #: RabbitMQ idles until the first window is out: a short one starts it sooner.
+    first_window_size = 250
     min_tick_interval = 0.05
     consumer_class = PgqConsumer
     listener_class = EventListener
@@ -222,7 +224,7 @@ class QueueRelay:
         result = RelayResult(queue=self.settings.name, batches=1)
         try:
             in_flight: SentWindow | None = None
-            for events in consumer.iter_event_windows(batch_id, self.window_size):
+            for events in consumer.iter_event_windows(batch_id, self.window_size, self.first_window_size):
                 sent = self._send_window(publisher, events, audited=consumer.audited)
                 if in_flight is not None:
                     self._record(consumer, publisher, batch_id, in_flight, result)

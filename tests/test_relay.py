@@ -255,3 +255,26 @@ def test_batches_larger_than_a_window_stream_through_the_cursor(
 
     assert (result.batches, result.published) == (1, 50)
     assert [m.body for m in services.drain(amqp, target, expected=50)] == [str(n).encode() for n in range(50)]
+
+
+def test_a_batch_is_read_in_a_short_first_window_then_full_ones_sorting_in_its_own_memory(source_dsn, pgq_queue):
+    services.insert_events(source_dsn, pgq_queue, [("k", str(n), "", "", "", "") for n in range(20)])
+    services.tick(source_dsn, pgq_queue)
+    consumer = PgqConsumer(source_dsn, pgq_queue, "mikkoo")
+    consumer.connect()
+    try:
+        (default_memory,) = consumer._run("reading work_mem", "SHOW work_mem")[0]
+        batch_id = consumer.next_batch()
+        windows, memory = [], []
+        for window in consumer.iter_event_windows(batch_id, 7, first=3):
+            windows.append([event.data for event in window])
+            memory.append(consumer._run("reading work_mem", "SHOW work_mem")[0][0])
+        consumer.finish_batch(batch_id)
+
+        assert windows == [["0", "1", "2"], ["3", "4", "5", "6", "7", "8", "9"],
+                           ["10", "11", "12", "13", "14", "15", "16"], ["17", "18", "19"]]
+        assert memory == [PgqConsumer.sort_memory] * 4 != [default_memory] * 4
+        # Only the batch's transaction had it.
+        assert consumer._run("reading work_mem", "SHOW work_mem")[0][0] == default_memory
+    finally:
+        consumer.close()
