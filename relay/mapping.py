@@ -222,17 +222,17 @@ def event_to_message(
     >>> msg.exchange, msg.routing_key, msg.properties["type"], msg.properties["timestamp"]
     ('postgres', 'test.routing-key', 'example', 1704164645)
     """
-    given = parse_properties(event.extra3)
-    user_headers = given.pop("headers") if "headers" in given else parse_headers(event.extra4)
+    # Most events have no ev_extra3 or ev_extra4: no parsing and no function call for them.
+    given = parse_properties(event.extra3) if event.extra3 else None
+    if given and "headers" in given:
+        user_headers = given.pop("headers")
+    else:
+        user_headers = parse_headers(event.extra4) if event.extra4 else None
     utc_time, epoch_seconds = utc_stamp(event.time)
-    headers = {
-        "origin": identity.origin,
-        "sequence": sequence,
-        "timestamp": utc_time,
-        "txid": event.txid,
-        # last, so that a header the producer gave is never overwritten
-        **user_headers,
-    }
+    headers = {"origin": identity.origin, "sequence": sequence, "timestamp": utc_time, "txid": event.txid}
+    if user_headers:
+        # after the automatic ones, so that a header the producer gave is never overwritten
+        headers.update(user_headers)
     properties: dict[str, Any] = {
         "app_id": identity.app_id,
         "correlation_id": correlation_id,
@@ -245,9 +245,10 @@ def event_to_message(
     if given:
         properties.update(given)
     properties["headers"] = headers
-    return Message(
+    # tuple.__new__ builds the named tuple in C, skipping its Python-level constructor.
+    return tuple.__new__(Message, (
         _short_column("ev_extra1 (exchange)", event.extra1),
         _short_column("ev_type (routing key)", event.type),
-        (event.data or "").encode(),
+        event.data.encode() if event.data else b"",
         properties,
-    )
+    ))

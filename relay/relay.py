@@ -251,9 +251,11 @@ class QueueRelay:
         poison: list[tuple[Event, str, int]] = []
         correlation_ids = new_correlation_ids(len(window))
         sequences = self.sequence.take(len(window))
+        queue, identity, persistent = self.settings.queue_name, self.identity, self.settings.persistent
         for event, correlation_id, sequence in zip(window, correlation_ids, sequences, strict=True):
             try:
-                messages.append(self.to_message(event, correlation_id, sequence))
+                messages.append(event_to_message(event, queue=queue, identity=identity, persistent=persistent,
+                                                 correlation_id=correlation_id, sequence=sequence))
                 events.append(event)
             except PoisonEvent as exc:
                 logger.error("queue=%s event=%d cannot be published: %s", self.settings.name, event.id, exc,
@@ -316,13 +318,3 @@ class QueueRelay:
                 if mid:
                     dead_marks.append((mid, reason))
         consumer.mark_audit(confirmed, dead_marks)
-
-    def to_message(self, event: Event, correlation_id: str, sequence: int) -> Message:
-        return event_to_message(
-            event,
-            queue=self.settings.queue_name,
-            identity=self.identity,
-            persistent=self.settings.persistent,
-            correlation_id=correlation_id,
-            sequence=sequence,
-        )
