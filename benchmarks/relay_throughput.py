@@ -1,13 +1,14 @@
 """Relay throughput and memory beside the raw pipelined kombu publish rate, on this machine's services.
 
     python benchmarks/relay_throughput.py                     # 5 rounds of 20,000 events, 200-byte bodies
-    python benchmarks/relay_throughput.py --events 1000000 --rounds 1 --skip-raw   # memory for one huge batch
+    python benchmarks/relay_throughput.py --events 1000000 --rounds 1 --warmup 0 --skip-raw   # memory, one huge batch
     python benchmarks/relay_throughput.py --audited           # events written with mikkoo.insert_audited_event
 
 Creates a database, a PgQ queue, an exchange and a queue of its own and removes them.
 Each round relays a fresh batch and publishes as many ready messages raw, in
 alternating order, each in a child process of its own (so a peak RSS is the
-engine's own) and each timed from connecting to the last confirm. RabbitMQ's
+engine's own) and each timed from connecting to the last confirm, after a
+warm-up round that is printed but not counted. RabbitMQ's
 speed drifts from second to second on a shared machine: the medians over the
 rounds are the figures to quote, the spread says how far to trust them.
 """
@@ -70,6 +71,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--body-bytes", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5, help="relay and raw runs, alternating (default 5)")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="rounds run first and left out of the medians (default 1): the first relay run "
+                             "meets a cold database, exchange and queue")
     parser.add_argument("--skip-raw", action="store_true", help="only run the relay (for memory runs)")
     parser.add_argument("--audited", action="store_true",
                         help="install the audit SQL and write every event with an audit record, so the relay "
@@ -99,7 +103,8 @@ def main() -> None:
                                  broker=BrokerSettings(hosts=("127.0.0.1",)))
         raw = RawPublish(args.events, b"x" * args.body_bytes, exchange, QueueRelay.window_size)
         relay_rates, raw_rates, peaks = [], [], []
-        for round_number in range(1, args.rounds + 1):
+        rounds = [("warm-up", n) for n in range(1, args.warmup + 1)] + [("round", n) for n in range(1, args.rounds + 1)]
+        for kind, round_number in rounds:
             started = time.perf_counter()
             execute(dsn, f"SELECT count({insert}) FROM generate_series(1, %(events)s)",
                     {"q": queue, "n": args.body_bytes, "ex": exchange, "events": args.events}, autocommit=False)
@@ -108,7 +113,7 @@ def main() -> None:
             execute(dsn, "SELECT pgq.ticker(%s)", (queue,))
             # Alternating which goes first keeps a drift of RabbitMQ's speed from favouring either side.
             order = ["relay", "raw"] if round_number % 2 else ["raw", "relay"]
-            line = [f"round {round_number}: inserted {args.events:,}{' audited' if args.audited else ''} events "
+            line = [f"{kind} {round_number}: inserted {args.events:,}{' audited' if args.audited else ''} events "
                     f"of {args.body_bytes} bytes in {insert_seconds:.1f} s"]
             for side in order:
                 if side == "relay":
@@ -126,6 +131,10 @@ def main() -> None:
             if raw_rates:
                 line.append(f"ratio {relay_rates[-1] / raw_rates[-1]:.2f}")
             print("; ".join(line), flush=True)
+            if kind == "warm-up":
+                relay_rates.clear()
+                raw_rates.clear()
+                peaks.clear()
 
         print(f"relay: median {statistics.median(relay_rates):,.0f} events/s over {args.rounds} round(s) "
               f"({min(relay_rates):,.0f}-{max(relay_rates):,.0f}), peak RSS {max(peaks):.0f} MB")
