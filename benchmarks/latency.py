@@ -169,6 +169,7 @@ def main() -> None:
         source.close()
         channel.queue_delete(target)
         channel.queue_delete(f"celery_{suffix}")
+        channel.exchange_delete(f"celery_{suffix}")  # Celery declares an exchange named after its queue
         amqp.release()
         admin.cursor().execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         admin.close()
