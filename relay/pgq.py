@@ -151,7 +151,7 @@ class PgqConsumer(Database):
             yield list(map(event_from_row, rows))
             if len(rows) < wanted:
                 break
-            wanted = first or size
+            wanted = size
             rows = self._run("reading the batch", f"FETCH {int(size)} FROM {CURSOR_NAME}")
         self._run("reading the batch", f"CLOSE {CURSOR_NAME}", fetch=False)
 

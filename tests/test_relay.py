@@ -265,16 +265,25 @@ def test_a_batch_is_read_in_a_short_first_window_then_full_ones_sorting_in_its_o
     try:
         (default_memory,) = consumer._run("reading work_mem", "SHOW work_mem")[0]
         batch_id = consumer.next_batch()
-        windows, memory = [], []
+        windows, memory, statements = [], [], []
+        run = consumer._run
+
+        def noting_statements(doing, sql, *args, **kwargs):
+            statements.append(sql)
+            return run(doing, sql, *args, **kwargs)
+
+        consumer._run = noting_statements
         for window in consumer.iter_event_windows(batch_id, 7, first=3):
             windows.append([event.data for event in window])
-            memory.append(consumer._run("reading work_mem", "SHOW work_mem")[0][0])
+            memory.append(run("reading work_mem", "SHOW work_mem")[0][0])
         consumer.finish_batch(batch_id)
 
         assert windows == [["0", "1", "2"], ["3", "4", "5", "6", "7", "8", "9"],
                            ["10", "11", "12", "13", "14", "15", "16"], ["17", "18", "19"]]
+        # A short window is the last: no FETCH after it.
+        assert sum(sql.startswith("FETCH") for sql in statements) == 3
         assert memory == [PgqConsumer.sort_memory] * 4 != [default_memory] * 4
         # Only the batch's transaction had it.
-        assert consumer._run("reading work_mem", "SHOW work_mem")[0][0] == default_memory
+        assert run("reading work_mem", "SHOW work_mem")[0][0] == default_memory
     finally:
         consumer.close()
