@@ -8,3 +8,6 @@ class RelayConfig(AppConfig):
     name = "relay"
     verbose_name = "PgQ → RabbitMQ relay"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)

@@ -1,6 +1,8 @@
 """What the admin configures: RabbitMQ connections, relayed queues, and dead letters."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -307,7 +309,23 @@ class QueueStatus(models.Model):
         help_text="Runs that ended in an error since the last success; the schedule waits longer after each.")
     lease_until = models.DateTimeField(
         "held until", null=True, blank=True,
-        help_text="A worker task holds the queue until then (the schedule does not start another).")
+        help_text="A worker task is relaying the queue until then, unless it finishes sooner "
+        "(the schedule does not start another meanwhile).")
+    queued_at = models.DateTimeField(
+        "task queued at", null=True, blank=True,
+        help_text="A relay task for the queue has waited in Celery's queue since then; "
+        "no other is queued until it starts.")
+    backoff_until = models.DateTimeField(
+        "backing off until", null=True, blank=True,
+        help_text="After a failed run the schedule leaves the queue alone until then (1, 2, 4 ... 60 s).")
+    consumer_registered_at = models.DateTimeField(
+        "consumer registered at", null=True, blank=True,
+        help_text="When the relay's PgQ consumer was registered (or found registered) in the source database. "
+        "Empty: not registered yet; events written before it is are never seen by it.")
+    registration_error = models.TextField(
+        "registration error", blank=True,
+        help_text="Why the PgQ consumer could not be registered the last time it was tried "
+        "(never contains a password). The schedule keeps trying.")
     batches = models.PositiveBigIntegerField("batches", default=0, help_text="Batches finished, in total.")
     published = models.PositiveBigIntegerField("published", default=0,
                                                help_text="Events confirmed by RabbitMQ (or inserted into "
@@ -328,6 +346,19 @@ class QueueStatus(models.Model):
     def failing(self) -> bool:
         """Whether the last run ended with an error."""
         return bool(self.last_error_at) and (not self.last_success_at or self.last_error_at > self.last_success_at)
+
+    @property
+    def registered(self) -> bool:
+        """Whether the relay's PgQ consumer is known to be registered in the source database."""
+        return self.consumer_registered_at is not None
+
+    def state(self, now: datetime) -> str:
+        """In a word or three: not registered, backing off, failing or healthy."""
+        if not self.registered:
+            return "consumer not registered"
+        if self.failing:
+            return "backing off" if self.backoff_until and self.backoff_until > now else "failing"
+        return "healthy"
 
 
 class AuditStatus(models.Model):
