@@ -46,6 +46,9 @@ CONNECTION_UP = Gauge("mikkoo_relay_connection_up",
 class RelayMetrics:
     """The engine's observer (``QueueRelay.observer``): records each window and batch; never raises."""
 
+    def queue_locked(self, queue: str) -> None:
+        pass
+
     def awaiting_confirms(self, queue: str, outstanding: int) -> None:
         try:
             CONFIRMS_OUTSTANDING.labels(queue).set(outstanding)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from .publisher import BrokerSettings, TlsSettings
+from .broker import BrokerSettings, TlsSettings
 from .relay import QueueSettings
 from .secrets import redact_url
 from .splitter import SplitterSettings

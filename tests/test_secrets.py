@@ -8,9 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from relay.broker import BrokerSettings
 from relay.errors import BrokerUnavailable
 from relay.models import BrokerConnection, RelayedQueue
-from relay.publisher import BrokerSettings, Publisher
+from relay.publisher import Publisher
 
 from . import services
 
