@@ -55,8 +55,8 @@ class Arrivals(threading.Thread):
     def run(self) -> None:
         with Connection(AMQP_URL) as conn:
             channel = conn.channel()
-            channel.basic_qos(0, 5000, False)
-            channel.basic_consume(self.queue, callback=self._arrived)
+            # No acks: the benchmark's own consumer should take as little of the machine as it can.
+            channel.basic_consume(self.queue, callback=self._arrived, no_ack=True)
             while not self.stop.is_set():
                 try:
                     conn.drain_events(timeout=0.2)
@@ -70,7 +70,6 @@ class Arrivals(threading.Thread):
             sent = float(message.body)
             self.latencies.append(time.time() - sent)
             self.sent_at.append(sent)
-        message.channel.basic_ack(message.delivery_tag)
 
 
 class Observer(threading.Thread):

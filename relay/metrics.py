@@ -68,7 +68,8 @@ class RelayMetrics:
             EVENTS_RETRIED.labels(result.queue).inc(result.retried)
             EVENTS_DEAD_LETTERED.labels(result.queue).inc(result.dead_lettered)
             BATCHES.labels(result.queue).inc(result.batches)
-            BATCH_SECONDS.labels(result.queue).observe(result.seconds)
+            if result.batches:  # not a part of a batch that the next run goes on with
+                BATCH_SECONDS.labels(result.queue).observe(result.seconds)
         except Exception:  # metrics must never fail a batch
             logger.exception("recording metrics failed")
         statsd.send_batch(result)

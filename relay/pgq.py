@@ -31,7 +31,7 @@ LAST_TICK_SQL = ("SELECT tick_id, tick_event_seq FROM pgq.tick WHERE tick_queue 
                  "ORDER BY tick_id DESC LIMIT 1")
 EVENTS_WAITING_SQL = ("coalesce(pg_sequence_last_value(q.queue_event_seq::regclass) > t.tick_event_seq "
                       "OR pg_sequence_last_value(q.queue_event_seq::regclass) = 1, false)")
-NEWEST_SCHEMA_OBJECT = "mikkoo_relay.finish_empty_batches(text[], text[])"
+NEWEST_SCHEMA_OBJECT = "mikkoo_relay.batch_progress"
 # Must match sql/relay_schema.sql finish_empty_batches, which takes the same lock.
 LOCK_KEY_SQL = "('x' || substr(md5(%s), 1, 16))::bit(64)::bigint"
 AUDIT_API_SQL = ("SELECT to_regprocedure('mikkoo.mark_confirmed(uuid[])') IS NOT NULL "
@@ -106,7 +106,7 @@ class PgqConsumer(Database):
         self._run("registering the PgQ consumer", "SELECT pgq.register_consumer(%s, %s)",
                   (self.queue, self.consumer))
         # The newest object of sql/relay_schema.sql: missing means the schema is absent or older.
-        if self._run("checking the relay schema", f"SELECT to_regprocedure('{NEWEST_SCHEMA_OBJECT}')")[0][0] is None:
+        if self._run("checking the relay schema", f"SELECT to_regclass('{NEWEST_SCHEMA_OBJECT}')")[0][0] is None:
             # Relays of other queues in the same database may install it at the same moment.
             self._run("installing the relay schema",
                       "SELECT pg_advisory_xact_lock(hashtext('mikkoo_relay schema'))")
@@ -174,10 +174,13 @@ class PgqConsumer(Database):
         and a small ``first`` window gets the caller going as soon as it is done.
         """
         wanted = first or size
+        # A batch partly relayed by an earlier run (see save_progress) goes on after its last event.
         rows = self._run("reading the batch",
                          "SELECT set_config('work_mem', %s, true); "
-                         f"SELECT {EVENT_COLUMNS} FROM pgq.get_batch_cursor(%s, %s, %s)",
-                         (self.sort_memory, batch_id, CURSOR_NAME, wanted))
+                         f"SELECT {EVENT_COLUMNS} FROM pgq.get_batch_cursor(%s, %s, %s, "
+                         "(SELECT 'ev_id > ' || last_ev_id FROM mikkoo_relay.batch_progress "
+                         "WHERE queue_name = %s AND consumer_name = %s AND batch_id = %s))",
+                         (self.sort_memory, batch_id, CURSOR_NAME, wanted, self.queue, self.consumer, batch_id))
         while rows:
             yield list(map(event_from_row, rows))
             if len(rows) < wanted:
@@ -252,8 +255,22 @@ class PgqConsumer(Database):
 
     def finish_batch(self, batch_id: int) -> None:
         """Finish the batch and commit it with every retry, dead letter and audit mark recorded for it."""
-        self._run("finishing the batch", "SELECT pgq.finish_batch(%s)", (batch_id,))
+        self._run("finishing the batch", "SELECT pgq.finish_batch(%s); DELETE FROM mikkoo_relay.batch_progress "
+                  "WHERE queue_name = %s AND consumer_name = %s", (batch_id, self.queue, self.consumer), fetch=False)
         self.commit("finishing the batch")
+
+    def save_progress(self, batch_id: int, last_event_id: int) -> None:
+        """Commit what was recorded for the batch so far, unfinished: the next run goes on after ``last_event_id``.
+
+        Lets a run stop in the middle of a large batch (its time is up) without
+        publishing again what RabbitMQ already confirmed.
+        """
+        self._run("noting the batch's progress",
+                  "INSERT INTO mikkoo_relay.batch_progress (queue_name, consumer_name, batch_id, last_ev_id) "
+                  "VALUES (%s, %s, %s, %s) ON CONFLICT (queue_name, consumer_name) "
+                  "DO UPDATE SET batch_id = excluded.batch_id, last_ev_id = excluded.last_ev_id",
+                  (self.queue, self.consumer, batch_id, last_event_id), fetch=False)
+        self.commit("noting the batch's progress")
 
     def batch_info(self, batch_id: int) -> SourceBatch:
         """Which source, ticks and tick times the batch spans (``pgq.get_batch_info``)."""

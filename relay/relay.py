@@ -107,11 +107,14 @@ class SentWindow:
     """A window of events on its way to RabbitMQ, and those that could not even be mapped."""
 
     size: int
+    #: The id of the window's last event (windows are in ev_id order), mapped or not.
+    last_event_id: int
     events: list[Event]
     poison: list[tuple[Event, str, int]]
     confirms: ConfirmWindow
     #: The producer's message id of each of ``events`` (or None); None when the source has no audit.
     audit_ids: list[str | None] | None = None
+
 
 
 class RelayObserver(Protocol):
@@ -229,49 +232,67 @@ class QueueRelay:
     def _drain(self, consumer: PgqConsumer, target: Any, result: RelayResult, max_batches: int | None,
                until: float | None) -> None:
         while True:
-            # A run always gets one batch done, however short its time.
+            # A run always gets something done, however short its time.
             if ((max_batches is not None and result.batches >= max_batches)
-                    or (until is not None and result.batches and time.monotonic() >= until)):
+                    or (until is not None and (result.batches or result.events) and time.monotonic() >= until)):
                 result.cut_short = True
                 return
             batch_id = consumer.next_batch()
             if batch_id is None:
                 return
             with cyclic_gc_paused():
-                batch = self.relay_batch(consumer, target, batch_id)
+                batch = self.relay_batch(consumer, target, batch_id, until)
             result.add(batch)
             for observer in self.observers:
                 observer.batch_finished(batch)
+            if batch.cut_short:
+                result.cut_short = True
+                return
 
-    def relay_batch(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int) -> RelayResult:
-        """Publish one batch and finish it, start to finish.
+    def relay_batch(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int,
+                    until: float | None = None) -> RelayResult:
+        """Publish one batch and finish it, or stop after a window once ``until`` has passed.
 
         Windows are pipelined: window N+1 is read, mapped and sent before the
-        confirms of window N are collected, so RabbitMQ never waits for us.
+        confirms of window N are collected, so RabbitMQ never waits for us. A
+        batch left in the middle has what was recorded for it committed with its
+        progress (``result.cut_short``): the next run goes on after its last
+        confirmed event, so a large batch never holds the queue's worker for long.
         """
         started = time.monotonic()
         result = RelayResult(queue=self.settings.name, batches=1)
         try:
             in_flight: SentWindow | None = None
+            full_window = self.first_window_size
             for events in consumer.iter_event_windows(batch_id, self.window_size, self.first_window_size):
                 sent = self._send_window(publisher, events, audited=consumer.audited)
                 if in_flight is not None:
                     self._record(consumer, publisher, batch_id, in_flight, result)
                 in_flight = sent
+                # A short window is the batch's last: nothing would be left to go on with.
+                if until is not None and time.monotonic() >= until and len(events) >= full_window:
+                    result.cut_short = True
+                    break
+                full_window = self.window_size
             if in_flight is not None:
                 self._record(consumer, publisher, batch_id, in_flight, result)
-            consumer.finish_batch(batch_id)
+            if result.cut_short:
+                consumer.save_progress(batch_id, in_flight.last_event_id)
+                result.batches = 0
+            else:
+                consumer.finish_batch(batch_id)
         except BaseException:
             consumer.abandon_batch()
             raise
         result.seconds = time.monotonic() - started
-        logger.info("queue=%s batch=%d events=%d published=%d retried=%d dead_lettered=%d ms=%.0f",
-                    self.settings.name, batch_id, result.events, result.published, result.retried,
-                    result.dead_lettered, result.seconds * 1000,
+        logger.info("queue=%s batch=%d %sevents=%d published=%d retried=%d dead_lettered=%d ms=%.0f",
+                    self.settings.name, batch_id, "(to be continued) " if result.cut_short else "", result.events,
+                    result.published, result.retried, result.dead_lettered, result.seconds * 1000,
                     # The same fields as attributes of the record, for LOG_FORMAT=json (relay.logformat).
                     extra={"queue": self.settings.name, "batch": batch_id, "events": result.events,
                            "published": result.published, "retried": result.retried,
-                           "dead_lettered": result.dead_lettered, "ms": round(result.seconds * 1000)})
+                           "dead_lettered": result.dead_lettered, "ms": round(result.seconds * 1000),
+                           "continued": result.cut_short})
         return result
 
     def _send_window(self, publisher: Publisher, window: list[Event], audited: bool = False) -> SentWindow:
@@ -292,8 +313,8 @@ class QueueRelay:
                 poison.append((event, str(exc), event.failures + 1))
         audit_ids = ([producer_message_id(event, message) for event, message in zip(events, messages, strict=True)]
                      if audited else None)
-        return SentWindow(size=len(window), events=events, poison=poison, confirms=publisher.send(messages),
-                          audit_ids=audit_ids)
+        return SentWindow(size=len(window), last_event_id=window[-1].id, events=events, poison=poison,
+                          confirms=publisher.send(messages), audit_ids=audit_ids)
 
     def _record(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int, sent: SentWindow,
                 result: RelayResult) -> None:

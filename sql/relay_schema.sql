@@ -130,3 +130,16 @@ END;
 $$;
 COMMENT ON FUNCTION mikkoo_relay.finish_empty_batches(text[], text[]) IS
     'Finishes the empty batches of the given queue consumers that nobody is relaying; says which have events left.';
+
+-- A batch a run stopped in the middle of (its time was up): what is recorded for it so far is
+-- committed, and the next run goes on after last_ev_id. Removed with pgq.finish_batch. Keep this
+-- table last in the file: the relay installs the schema again when it is missing.
+CREATE TABLE IF NOT EXISTS mikkoo_relay.batch_progress (
+    queue_name    text   NOT NULL,
+    consumer_name text   NOT NULL,
+    batch_id      bigint NOT NULL,
+    last_ev_id    bigint NOT NULL,
+    PRIMARY KEY (queue_name, consumer_name)
+);
+COMMENT ON TABLE mikkoo_relay.batch_progress IS
+    'Batches relayed in part by a run of mikkoo-relay that had to stop: the next run goes on after last_ev_id.';
