@@ -48,7 +48,7 @@ class Arrivals(threading.Thread):
         super().__init__(daemon=True)
         self.queue = queue
         self.latencies: list[float] = []
-        self.sent_at: list[float] = []
+        self.sent_at: list[tuple[float, str]] = []
         self.backlog = 0
         self.stop = threading.Event()
 
@@ -67,9 +67,9 @@ class Arrivals(threading.Thread):
         if message.delivery_info["routing_key"] == BACKLOG_KEY:
             self.backlog += 1
         else:
-            sent = float(message.body)
-            self.latencies.append(time.time() - sent)
-            self.sent_at.append(sent)
+            stamp, queue = message.body.decode().split()
+            self.latencies.append(time.time() - float(stamp))
+            self.sent_at.append((float(stamp), queue))
 
 
 class Observer(threading.Thread):
@@ -183,7 +183,7 @@ def main() -> None:
             conn = connections[by_queue[name]]
             with conn.cursor() as cur:
                 cur.execute("SELECT pgq.insert_event(%s, %s, %s, %s, 'text/plain', '', '')",
-                            (name, TRICKLE_KEY, f"{time.time():.6f}", exchange))
+                            (name, TRICKLE_KEY, f"{time.time():.6f} {name}", exchange))
             conn.commit()
         for conn in connections.values():
             conn.close()
@@ -199,9 +199,10 @@ def main() -> None:
         else:
             print()
         if args.show_slow is not None:
-            for sent, latency in zip(arrivals.sent_at, arrivals.latencies, strict=True):
+            for (sent, queue), latency in zip(arrivals.sent_at, arrivals.latencies, strict=True):
                 if latency > args.show_slow:
-                    print(f"  slow: written {sent - trickle_wall:.1f} s into the trickle, took {latency:.2f} s")
+                    print(f"  slow: {queue} written {sent - trickle_wall:.1f} s into the trickle "
+                          f"({time.strftime('%H:%M:%S', time.localtime(sent))}), took {latency:.2f} s")
         if args.backlog:
             print(f"backlog: {arrivals.backlog} of {args.backlog} arrived by the end of the trickle "
                   f"({time.monotonic() - trickle_started:.0f} s after it began)")

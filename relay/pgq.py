@@ -23,14 +23,9 @@ EVENT_COLUMNS = "ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1,
 # A row has Event's fields in order: tuple.__new__ makes the event from it in C, at
 # half the cost of calling the named tuple's own constructor once per event.
 event_from_row = partial(tuple.__new__, Event)
-# The queue's last tick (joined LATERAL to pgq.queue q as t), and whether events were written since:
-# the event sequence moved past the tick's. A sequence that was never used reads NULL; one used once
-# reads 1, which is also what a tick taken before any event records, so 1 counts as waiting (a forced
-# tick then moves the sequence on and settles it).
+# The queue's last tick, joined LATERAL to pgq.queue q.
 LAST_TICK_SQL = ("SELECT tick_id, tick_event_seq FROM pgq.tick WHERE tick_queue = q.queue_id "
                  "ORDER BY tick_id DESC LIMIT 1")
-EVENTS_WAITING_SQL = ("coalesce(pg_sequence_last_value(q.queue_event_seq::regclass) > t.tick_event_seq "
-                      "OR pg_sequence_last_value(q.queue_event_seq::regclass) = 1, false)")
 NEWEST_SCHEMA_OBJECT = "mikkoo_relay.batch_progress"
 # Must match sql/relay_schema.sql finish_empty_batches, which takes the same lock.
 LOCK_KEY_SQL = "('x' || substr(md5(%s), 1, 16))::bit(64)::bigint"
@@ -49,6 +44,20 @@ MARK_BOTH_SQL = (
 def relay_schema_sql() -> str:
     """The SQL that creates the relay's own tables in the source database."""
     return SCHEMA_SQL.read_text()
+
+
+def install_relay_schema(db: Database) -> None:
+    """Install or upgrade the relay's schema (sql/relay_schema.sql) where it is missing or older, uncommitted.
+
+    Raises :class:`SourceUnavailable` when PgQ itself is not installed.
+    """
+    if not db._run("checking for PgQ", "SELECT 1 FROM pg_namespace WHERE nspname = 'pgq'"):
+        raise SourceUnavailable(f"source database {redact_url(db.dsn)}: PgQ is not installed (CREATE EXTENSION pgq)")
+    # The newest object of sql/relay_schema.sql: missing means the schema is absent or older.
+    if db._run("checking the relay schema", f"SELECT to_regclass('{NEWEST_SCHEMA_OBJECT}')")[0][0] is None:
+        # Relays of other queues in the same database may install it at the same moment.
+        db._run("installing the relay schema", "SELECT pg_advisory_xact_lock(hashtext('mikkoo_relay schema'))")
+        db._run("installing the relay schema", relay_schema_sql(), fetch=False)
 
 
 def source_error(dsn: str, exc: Exception, doing: str) -> SourceUnavailable:
@@ -99,18 +108,10 @@ class PgqConsumer(Database):
         configured, so that no event written afterwards is missed, and again by
         the relay now and then in case someone dropped them.
         """
-        if not self._run("checking for PgQ", "SELECT 1 FROM pg_namespace WHERE nspname = 'pgq'"):
-            raise SourceUnavailable(
-                f"source database {redact_url(self.dsn)}: PgQ is not installed (CREATE EXTENSION pgq)")
+        install_relay_schema(self)
         self._run("creating the PgQ queue", "SELECT pgq.create_queue(%s)", (self.queue,))
         self._run("registering the PgQ consumer", "SELECT pgq.register_consumer(%s, %s)",
                   (self.queue, self.consumer))
-        # The newest object of sql/relay_schema.sql: missing means the schema is absent or older.
-        if self._run("checking the relay schema", f"SELECT to_regclass('{NEWEST_SCHEMA_OBJECT}')")[0][0] is None:
-            # Relays of other queues in the same database may install it at the same moment.
-            self._run("installing the relay schema",
-                      "SELECT pg_advisory_xact_lock(hashtext('mikkoo_relay schema'))")
-            self._run("installing the relay schema", relay_schema_sql(), fetch=False)
         self._watch()
         self.audited = bool(self._run("checking for the audit API", AUDIT_API_SQL)[0][0])
         self.commit("preparing the queue")
@@ -146,10 +147,8 @@ class PgqConsumer(Database):
 
     def events_waiting(self) -> bool:
         """Whether events were written since the queue's last tick (a rolled-back one may count too)."""
-        (waiting,) = self._run(
-            "checking for new events",
-            f"SELECT {EVENTS_WAITING_SQL} FROM pgq.queue q LEFT JOIN LATERAL ({LAST_TICK_SQL}) t ON true "
-            "WHERE q.queue_name = %s", (self.queue,))[0]
+        (waiting,) = self._run("checking for new events", "SELECT mikkoo_relay.events_since_tick(%s)",
+                               (self.queue,))[0]
         self.commit("checking for new events")
         return bool(waiting)
 

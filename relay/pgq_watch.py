@@ -12,7 +12,7 @@ import psycopg2
 
 from .database import Database
 from .errors import SourceUnavailable
-from .pgq import EVENTS_WAITING_SQL, LAST_TICK_SQL
+from .pgq import LAST_TICK_SQL, install_relay_schema
 
 # For each (queue, consumer) asked about: is the consumer registered, is a batch ready for it (an
 # unfinished one, or a tick after its last), and were events written since the queue's last tick
@@ -21,7 +21,7 @@ READINESS_SQL = f"""
 SELECT w.queue_name, w.consumer_name,
        s.sub_id IS NOT NULL,
        coalesce(s.sub_batch IS NOT NULL OR s.sub_last_tick < t.tick_id, false),
-       {EVENTS_WAITING_SQL}
+       mikkoo_relay.events_since_tick(w.queue_name)
   FROM unnest(%s::text[], %s::text[]) AS w(queue_name, consumer_name)
   LEFT JOIN pgq.queue q ON q.queue_name = w.queue_name
   LEFT JOIN LATERAL ({LAST_TICK_SQL}) t ON true
@@ -50,6 +50,7 @@ def readiness(db: Database, queues: Sequence[tuple[str, str]], doing: str = "che
     if not queues:
         return {}
     names, consumers = zip(*queues, strict=True)
+    install_relay_schema(db)  # a database whose queues are not registered yet may lack it
     rows = db._run(doing, READINESS_SQL, (list(names), list(consumers)))
     db.commit(doing)
     return {(queue, consumer): Readiness(*flags) for queue, consumer, *flags in rows}

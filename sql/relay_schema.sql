@@ -131,6 +131,36 @@ $$;
 COMMENT ON FUNCTION mikkoo_relay.finish_empty_batches(text[], text[]) IS
     'Finishes the empty batches of the given queue consumers that nobody is relaying; says which have events left.';
 
+-- Whether events were committed since a queue's last tick, i.e. ticking would put them in a batch.
+-- The event sequence moving past the tick's says so for most, but not for an event whose ev_id was
+-- drawn before pgq.force_tick moved the sequence on and that committed after the tick: only its
+-- txid, not visible in the tick's snapshot, tells. Without this such an event waits for pgqd's idle
+-- tick (a minute).
+CREATE OR REPLACE FUNCTION mikkoo_relay.events_since_tick(i_queue_name text) RETURNS boolean
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    q record;
+    t record;
+    pending boolean;
+BEGIN
+    SELECT queue_id, queue_data_pfx, queue_event_seq INTO q FROM pgq.queue WHERE queue_name = i_queue_name;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    SELECT tick_snapshot, tick_event_seq INTO t FROM pgq.tick
+     WHERE tick_queue = q.queue_id ORDER BY tick_id DESC LIMIT 1;
+    IF NOT FOUND OR pg_sequence_last_value(q.queue_event_seq::regclass) > t.tick_event_seq THEN
+        RETURN pg_sequence_last_value(q.queue_event_seq::regclass) IS NOT NULL;
+    END IF;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE ev_txid >= $1 '
+                   'AND NOT txid_visible_in_snapshot(ev_txid, $2))', q.queue_data_pfx)
+       INTO pending USING txid_snapshot_xmin(t.tick_snapshot), t.tick_snapshot;
+    RETURN pending;
+END;
+$$;
+COMMENT ON FUNCTION mikkoo_relay.events_since_tick(text) IS
+    'Whether events of the PgQ queue committed since its last tick (a tick would make a batch of them).';
+
 -- A batch a run stopped in the middle of (its time was up): what is recorded for it so far is
 -- committed, and the next run goes on after last_ev_id. Removed with pgq.finish_batch. Keep this
 -- table last in the file: the relay installs the schema again when it is missing.

@@ -165,3 +165,27 @@ def test_the_sweep_registers_consumers_finishes_empty_batches_and_queues_tasks_f
 @pytest.mark.parametrize(("failures", "seconds"), [(0, 1), (1, 1), (2, 2), (3, 4), (6, 32), (7, 60), (50, 60)])
 def test_backoff_doubles_up_to_a_minute(failures, seconds):
     assert backoff(failures) == timedelta(seconds=seconds)
+
+
+def test_an_event_committed_after_a_forced_tick_that_its_id_predates_is_still_seen_waiting(source_dsn, pgq_queue):
+    from relay.connections import SourceConnection
+    from relay.pgq_watch import readiness
+
+    with services.connect(source_dsn, autocommit=False) as producer:
+        with producer.cursor() as cur:
+            cur.execute("SELECT pgq.insert_event(%s, 'k', 'late')", (pgq_queue,))  # draws its ev_id now
+        services.tick(source_dsn, pgq_queue)  # the relay forces a tick meanwhile: the sequence moves on
+        producer.commit()
+    source = SourceConnection(source_dsn)
+    source.connect()
+    try:
+        state = readiness(source, [(pgq_queue, "mikkoo")])[(pgq_queue, "mikkoo")]
+        (batch_id,) = services.sql(source_dsn, "SELECT pgq.next_batch(%s, 'mikkoo')", (pgq_queue,))[0]
+        services.sql(source_dsn, "SELECT pgq.finish_batch(%s)", (batch_id,))  # the tick's batch: without it
+        assert state.events_waiting
+        services.tick(source_dsn, pgq_queue)
+        (batch_id,) = services.sql(source_dsn, "SELECT pgq.next_batch(%s, 'mikkoo')", (pgq_queue,))[0]
+        assert [row[0] for row in services.sql(source_dsn, "SELECT ev_data FROM pgq.get_batch_events(%s)",
+                                               (batch_id,))] == ["late"]
+    finally:
+        source.close()
