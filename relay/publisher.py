@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import takewhile
 from typing import Any
-from urllib.parse import urlsplit
 
 from kombu import Connection, Producer
 
 from .amqp_tls import TlsTransport
 from .errors import BrokerUnavailable
 from .mapping import Message
-from .secrets import redact_url, scrub
+from .secrets import redact_url, scrub, secrets_in
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +106,7 @@ class BrokerSettings:
 
     def secrets(self) -> tuple[str, ...]:
         found = [self.password, self.tls.password if self.tls else ""]
-        if self.url:
-            found.append(urlsplit(self.url).password or "")
+        found.extend(secrets_in(self.url))
         return tuple(s for s in found if s)
 
 
