@@ -21,7 +21,22 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key"  # only ever used with DEBUG on
+# Earlier secret keys: sessions signed and secrets encrypted with them still open (rotate without losing them).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+# Passwords and URLs of connections and queues are stored encrypted (django-fernet-encrypted-fields):
+# the key is derived from SECRET_KEY (and SECRET_KEY_FALLBACKS) with SALT_KEY; a list rotates salts,
+# the first one encrypting. Changing either without keeping the old one as a fallback makes them unreadable.
+SALT_KEY = env.list("SALT_KEY", default=["mikkoo-relay"])
+# A connection's password or URL field may say env:NAME: it is read from this environment when used.
+# The relay's own secrets cannot be referred to that way (an admin could send them to a server of theirs).
+RELAY_SECRETS_ENVIRON = env.ENVIRON
+RELAY_SECRET_ENV_DENY = frozenset({
+    "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SALT_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "SENTRY_DSN",
+    "RELAY_HEALTH_TOKEN", "RELAY_METRICS_TOKEN", "ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD",
+    *env.list("RELAY_SECRET_ENV_DENY", default=[]),
+})
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -120,6 +135,11 @@ RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default
 # prometheus_client reads the same variable itself when it is imported. Empty: this process only.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 RELAY_METRICS_PGQ_TIMEOUT_SECONDS = env.float("RELAY_METRICS_PGQ_TIMEOUT_SECONDS", default=2.0)
+
+# import_mikkoo and import_queue_splitter refuse larger files before reading them, and YAML whose
+# aliases would expand to more than RELAY_IMPORT_MAX_NODES values (a "billion laughs").
+RELAY_IMPORT_MAX_BYTES = env.int("RELAY_IMPORT_MAX_BYTES", default=1024 * 1024)
+RELAY_IMPORT_MAX_NODES = env.int("RELAY_IMPORT_MAX_NODES", default=100_000)
 
 # statsd (mikkoo's Application/statsd): the counters of every batch, when STATSD_HOST is set.
 STATSD_HOST = env.str("STATSD_HOST", default="")

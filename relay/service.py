@@ -74,7 +74,7 @@ def retire_queue(queue: RelayedQueue) -> str:
     cannot be reached to unregister. A worker stopping never unregisters: only this does.
     """
     if queue.unregister:
-        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+        consumer = PgqConsumer(queue.source_dsn(), queue.queue_name, queue.consumer_name)
         consumer.connect()
         try:
             removed = consumer.unregister()
@@ -102,7 +102,7 @@ def replay_dead_letters(letters: Iterable[DeadLetter], user: str) -> int:
     replayed = 0
     for queue_letters in by_queue.values():
         queue = queue_letters[0].queue
-        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+        consumer = PgqConsumer(queue.source_dsn(), queue.queue_name, queue.consumer_name)
         consumer.connect()
         try:
             consumer.insert_events((letter.event_type, letter.event_data, letter.extra1, letter.extra2,
@@ -141,7 +141,7 @@ def sync_dead_letters(queue: RelayedQueue) -> int:
     copy missed by a crash is picked up by the next run.
     """
     last = queue.dead_letters.order_by("-source_id").values_list("source_id", flat=True).first() or 0
-    consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+    consumer = PgqConsumer(queue.source_dsn(), queue.queue_name, queue.consumer_name)
     consumer.connect()
     copied = 0
     try:
