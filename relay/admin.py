@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.urls import path
 
-from . import admin_views
+from . import admin_views, dead_letter_views
 from .errors import RelayError
 from .forms import BrokerConnectionForm, RelayedQueueForm
 from .models import AuditStatus, BrokerConnection, DeadLetter, RelayedQueue
@@ -115,18 +115,77 @@ class ReasonKindFilter(admin.SimpleListFilter):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "queue", "event_type", "reason", "failures", "first_failed_at", "dead_lettered_at",
-                    "replayed_at")
+    list_display = ("event_id", "queue", "type_cell", "data_cell", "reason_cell", "failures", "first_failed_at",
+                    "dead_lettered_at", "replayed_at")
     list_filter = ("queue", ReasonKindFilter, ("replayed_at", admin.EmptyFieldListFilter))
     search_fields = ("=event_id",)
-    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    readonly_fields = [*(f.name for f in DeadLetter._meta.fields if f.name not in dead_letter_views.LARGE_FIELDS),
+                       *(f"{name}_preview" for name in dead_letter_views.LARGE_FIELDS)]
     actions = ["replay", "discard"]
     fieldsets = (
-        (None, {"fields": ("queue", "event_id", "reason", "failures", "first_failed_at", "dead_lettered_at",
+        (None, {"fields": ("queue", "event_id", "reason_preview", "failures", "first_failed_at", "dead_lettered_at",
                            "replayed_at", "replayed_by")}),
-        ("The event", {"fields": ("event_type", "event_data", "extra1", "extra2", "extra3", "extra4",
-                                  "event_time", "event_txid", "source_id")}),
+        ("The event", {"fields": ("event_type_preview", "event_data_preview", "extra1_preview", "extra2_preview",
+                                  "extra3_preview", "extra4_preview", "event_time", "event_txid", "source_id")}),
     )
+
+    def get_queryset(self, request):
+        # Lists read a short prefix and the size of the large fields, the detail a longer preview: never all of it.
+        match = request.resolver_match
+        detail = match is not None and match.url_name == "relay_deadletter_change"
+        chars = dead_letter_views.PREVIEW_CHARS if detail else dead_letter_views.LIST_CHARS + 1
+        return dead_letter_views.with_previews(super().get_queryset(request), chars)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/download/<str:field>/", self.admin_site.admin_view(self.download_view),
+                 name="{}_{}_download".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, object_id, field):
+        return dead_letter_views.download(request, self, object_id, field)
+
+    @admin.display(description="type")
+    def type_cell(self, obj):
+        return dead_letter_views.list_cell(obj, "event_type")
+
+    @admin.display(description="data")
+    def data_cell(self, obj):
+        return dead_letter_views.list_cell(obj, "event_data")
+
+    @admin.display(description="reason")
+    def reason_cell(self, obj):
+        return dead_letter_views.list_cell(obj, "reason")
+
+    @admin.display(description="type")
+    def event_type_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "event_type")
+
+    @admin.display(description="data")
+    def event_data_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "event_data")
+
+    @admin.display(description="extra1")
+    def extra1_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra1")
+
+    @admin.display(description="extra2")
+    def extra2_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra2")
+
+    @admin.display(description="extra3")
+    def extra3_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra3")
+
+    @admin.display(description="extra4")
+    def extra4_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra4")
+
+    @admin.display(description="reason")
+    def reason_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "reason")
 
     def has_add_permission(self, request):
         return False
@@ -140,7 +199,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
                   permissions=["change"])
     def replay(self, request, queryset):
         try:
-            count = replay_dead_letters(queryset.select_related("queue"), request.user.get_username())
+            # The whole events, not the list's previews.
+            letters = DeadLetter.objects.filter(pk__in=queryset.values("pk")).select_related("queue")
+            count = replay_dead_letters(letters, request.user.get_username())
         except RelayError as exc:
             self.message_user(request, f"Nothing replayed for that queue: {exc}", messages.ERROR)
             return
