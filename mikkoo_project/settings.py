@@ -83,6 +83,10 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's cache: /health/ keeps its checks here for RELAY_HEALTH_CACHE_SECONDS. Per process by default;
+# e.g. CACHE_URL=redis://... shares them between the web server's processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -129,7 +133,17 @@ LOGGING = {
 # RELAY_HEALTH_TIMEOUT_SECONDS.
 RELAY_HEALTH_MAX_LAG_SECONDS = env.float("RELAY_HEALTH_MAX_LAG_SECONDS", default=300.0)
 RELAY_HEALTH_MAX_TICK_AGE_SECONDS = env.float("RELAY_HEALTH_MAX_TICK_AGE_SECONDS", default=120.0)
-RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default=3.0)
+RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default=2.0)
+# /health/ answers within RELAY_HEALTH_DEADLINE_SECONDS whatever is down: the checks run concurrently, a check
+# still running then is reported as not answering (and finishes in the background for the next request), and
+# results are kept RELAY_HEALTH_CACHE_SECONDS, so a load balancer polling it costs the sources nothing more.
+RELAY_HEALTH_DEADLINE_SECONDS = env.float("RELAY_HEALTH_DEADLINE_SECONDS", default=0.8)
+RELAY_HEALTH_CACHE_SECONDS = env.float("RELAY_HEALTH_CACHE_SECONDS", default=5.0)
+# Anonymous callers of /health/ learn healthy or not, per queue; hosts, users and errors need a staff
+# session or "Authorization: Bearer <RELAY_HEALTH_TOKEN>". With RELAY_METRICS_TOKEN set, /metrics needs
+# that token (or a staff session) too.
+RELAY_HEALTH_TOKEN = env.str("RELAY_HEALTH_TOKEN", default="")
+RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
 
 # Prometheus (/metrics): the directory every process (web and Celery worker) writes its metrics to;
 # prometheus_client reads the same variable itself when it is imported. Empty: this process only.

@@ -6,18 +6,69 @@ from django.contrib.admin.actions import delete_selected
 from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils.html import format_html
 
 from . import admin_views, dead_letter_views
 from .errors import RelayError
 from .forms import BrokerConnectionForm, RelayedQueueForm
 from .models import AuditStatus, BrokerConnection, DeadLetter, RelayedQueue
+from .secret_refs import reference_name
 from .service import replay_dead_letters, retire_queue
 
 
+def _configuration(problems: list[str]):
+    if not problems:
+        return "ok"
+    return format_html('<span class="relay-invalid" style="color: var(--error-fg, #ba2121)">invalid: {}</span>',
+                       "; ".join(problems))
+
+
+def _stored_secret(value: str) -> str:
+    variable = reference_name(value) if value else None
+    if variable:
+        return f"read from the environment variable {variable}"
+    return "a value is stored (encrypted, not shown)" if value else "-"
+
+
+class SecretFieldsAdmin(admin.ModelAdmin):
+    """Secret fields are never shown as text: someone who may only view sees whether one is stored instead."""
+
+    #: secret field -> the read-only display shown in its place to those who may only view
+    secret_displays: dict[str, str] = {}
+
+    def _view_only(self, request, obj) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._view_only(request, obj):
+            return fieldsets
+        present = {name for _, options in fieldsets for name in options["fields"]}
+        result = []
+        for title, options in fieldsets:
+            fields = []
+            for name in options["fields"]:
+                shown = self.secret_displays.get(name)
+                if shown is None:
+                    fields.append(name)
+                elif shown not in present:  # the display takes the secret's place, once
+                    fields.append(shown)
+                    present.add(shown)
+            result.append((title, {**options, "fields": fields}))
+        return result
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self._view_only(request, obj):
+            fields += [shown for shown in self.secret_displays.values() if shown not in fields]
+        return fields
+
+
 @admin.register(BrokerConnection)
-class BrokerConnectionAdmin(admin.ModelAdmin):
+class BrokerConnectionAdmin(SecretFieldsAdmin):
     form = BrokerConnectionForm
-    list_display = ("name", "display_address", "heartbeat", "use_tls")
+    list_display = ("name", "display_address", "heartbeat", "use_tls", "configuration")
+    secret_displays = {"url": "stored_url", "password": "stored_password", "key_password": "stored_key_password"}
     search_fields = ("name", "hosts")
     fieldsets = (
         (None, {"fields": ("name", "url", "hosts", "port", "vhost", "username", "password")}),
@@ -33,12 +84,29 @@ class BrokerConnectionAdmin(admin.ModelAdmin):
     def display_address(self, obj):
         return obj.display_address()
 
+    @admin.display(description="configuration")
+    def configuration(self, obj):
+        return _configuration(obj.configuration_problems())
+
+    @admin.display(description="AMQP URL")
+    def stored_url(self, obj):
+        return obj.display_address() if obj.url else "-"
+
+    @admin.display(description="password")
+    def stored_password(self, obj):
+        return _stored_secret(obj.password)
+
+    @admin.display(description="client key password")
+    def stored_key_password(self, obj):
+        return _stored_secret(obj.key_password)
+
 
 @admin.register(RelayedQueue)
-class RelayedQueueAdmin(admin.ModelAdmin):
+class RelayedQueueAdmin(SecretFieldsAdmin):
     form = RelayedQueueForm
     list_display = ("name", "queue_name", "consumer_name", "display_source", "target", "connection", "enabled",
-                    "confirm", "max_failures", "retry_delay", "dead_letter_count")
+                    "confirm", "max_failures", "retry_delay", "dead_letter_count", "configuration")
+    secret_displays = {"source_url": "display_source", "target_url": "display_target"}
     list_filter = ("enabled", "target", "connection")
     search_fields = ("name", "queue_name")
     readonly_fields = ("display_source", "display_target")
@@ -63,6 +131,10 @@ class RelayedQueueAdmin(admin.ModelAdmin):
     @admin.display(description="source database")
     def display_source(self, obj):
         return obj.display_source() if obj.pk else "-"
+
+    @admin.display(description="configuration")
+    def configuration(self, obj):
+        return _configuration(obj.configuration_problems())
 
     def get_actions(self, request):
         # Deleting retires a queue (its PgQ consumer may be unregistered): one at a time, confirmed.
