@@ -188,4 +188,5 @@ if SENTRY_DSN:
             from None
     sentry_sdk.init(dsn=SENTRY_DSN, integrations=[DjangoIntegration(), CeleryIntegration()],
                     environment=env.str("SENTRY_ENVIRONMENT", default="production"),
-                    send_default_pii=False)
+                    # A traceback's local variables hold connection strings and passwords: never sent.
+                    send_default_pii=False, include_local_variables=False)
