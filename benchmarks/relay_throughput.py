@@ -28,8 +28,9 @@ from kombu import Connection
 
 from benchmarks.common import ADMIN_DSN, AMQP_URL, execute, run_in_child
 from relay.audit_sql import install_audit_sql
+from relay.broker import BrokerSettings
 from relay.mapping import Message
-from relay.publisher import BrokerSettings, Publisher
+from relay.publisher import Publisher
 from relay.relay import QueueRelay, QueueSettings
 
 

@@ -97,6 +97,14 @@ WSGI_APPLICATION = "mikkoo_project.wsgi.application"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The worker's processes and the web app write queue status at once: with a write-ahead log
+    # readers never wait for a writer, a commit needs no fsync, and a writer waits its turn.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Django's cache: /health/ keeps its checks here for RELAY_HEALTH_CACHE_SECONDS. Per process by default;
@@ -120,14 +128,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 
-# How the worker relays (relay.schedule): beat starts a task for each enabled queue
-# every RELAY_DISPATCH_SECONDS; a task holds its queue RELAY_LEASE_SECONDS (so a warm
-# shutdown waits at most that long) and a stuck one is stopped after the time limit.
-RELAY_DISPATCH_SECONDS = env.float("RELAY_DISPATCH_SECONDS", default=1.0)
-RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=5.0)
+# How the worker relays (relay.scheduling). Commits wake the worker (one LISTEN connection per
+# source database and worker, RELAY_WAKEUPS); beat's sweep asks every source database which queues
+# have work every RELAY_SWEEP_SECONDS. A queue is relayed in slices of about RELAY_SLICE_SECONDS,
+# then queued again behind the others; a running slice counts as running for RELAY_LEASE_SECONDS
+# unless it renews (so a killed worker's queues are taken over that much later); a task waiting in
+# Celery's queue stops blocking new ones after RELAY_QUEUED_TASK_STALE_SECONDS; a stuck task is
+# stopped after the time limit. Connections a worker process keeps are closed after
+# RELAY_IDLE_CONNECTION_SECONDS unused.
+RELAY_WAKEUPS = env.bool("RELAY_WAKEUPS", default=True)
+RELAY_WAKEUP_REFRESH_SECONDS = env.float("RELAY_WAKEUP_REFRESH_SECONDS", default=2.0)
+RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=2.0)
+RELAY_SLICE_SECONDS = env.float("RELAY_SLICE_SECONDS", default=1.0)
+RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
+RELAY_QUEUED_TASK_STALE_SECONDS = env.float("RELAY_QUEUED_TASK_STALE_SECONDS", default=60.0)
+RELAY_IDLE_CONNECTION_SECONDS = env.float("RELAY_IDLE_CONNECTION_SECONDS", default=60.0)
 RELAY_TASK_SOFT_TIME_LIMIT = env.int("RELAY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_BEAT_SCHEDULE = {
-    "relay-dispatch": {"task": "relay.dispatch", "schedule": RELAY_DISPATCH_SECONDS},
+    # A sweep not started before the next one is due has nothing left to do.
+    "relay-sweep": {"task": "relay.sweep", "schedule": RELAY_SWEEP_SECONDS,
+                    "options": {"expires": RELAY_SWEEP_SECONDS}},
 }
 
 # LOG_FORMAT=json writes one JSON object per line (relay.logformat), with the batch fields as keys.

@@ -6,12 +6,14 @@ from django.contrib.admin.actions import delete_selected
 from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html
 
 from . import admin_views, dead_letter_views
 from .errors import RelayError
 from .forms import BrokerConnectionForm, RelayedQueueForm
 from .models import AuditStatus, BrokerConnection, DeadLetter, RelayedQueue
+from .scheduling.registration import register_consumers, summary_lines
 from .secret_refs import reference_name
 from .service import replay_dead_letters, retire_queue
 
@@ -105,7 +107,7 @@ class BrokerConnectionAdmin(SecretFieldsAdmin):
 class RelayedQueueAdmin(SecretFieldsAdmin):
     form = RelayedQueueForm
     list_display = ("name", "queue_name", "consumer_name", "display_source", "target", "connection", "enabled",
-                    "confirm", "max_failures", "retry_delay", "dead_letter_count", "configuration")
+                    "state", "confirm", "max_failures", "retry_delay", "dead_letter_count", "configuration")
     secret_displays = {"source_url": "display_source", "target_url": "display_target"}
     list_filter = ("enabled", "target", "connection")
     search_fields = ("name", "queue_name")
@@ -122,7 +124,21 @@ class RelayedQueueAdmin(SecretFieldsAdmin):
     delete_confirmation_template = "admin/relay/relayedqueue/delete_confirmation.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(dead_letter_count=Count("dead_letters"))
+        return (super().get_queryset(request).select_related("status", "connection")
+                .annotate(dead_letter_count=Count("dead_letters")))
+
+    @admin.display(description="state")
+    def state(self, obj):
+        status = getattr(obj, "status", None)
+        return status.state(timezone.now()) if status is not None else "consumer not registered"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        source_changed = {"enabled", "source_url", "queue_name", "consumer_name"} & set(form.changed_data)
+        if obj.enabled and (not change or source_changed or not obj.status.registered):
+            # Now, not at the worker's first run: PgQ keeps every event written from here on for it.
+            for registered, line in summary_lines(register_consumers([obj])):
+                self.message_user(request, line, messages.INFO if registered else messages.WARNING)
 
     @admin.display(description="dead letters", ordering="dead_letter_count")
     def dead_letter_count(self, obj):

@@ -20,16 +20,22 @@ def describe_failure(role: str, dsn: str, exc: BaseException, doing: str) -> str
 
 
 class Database:
-    """A psycopg2 connection to one database; subclasses name their role and their error class."""
+    """A psycopg2 connection to one database; subclasses name their role and their error class.
+
+    With ``connection`` it works on a connection someone else opened and will
+    close (a worker process keeps one per database for every queue it relays):
+    :meth:`close` then only lets go of it.
+    """
 
     role = "database"
     error_class: type[RelayError] = RelayError
     application_name = "mikkoo-relay"
     connect_timeout = 5
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, connection: Any = None) -> None:
         self.dsn = dsn
-        self._conn: Any = None
+        self._conn: Any = connection
+        self._borrowed = connection is not None
 
     def __enter__(self):
         self.connect()
@@ -59,9 +65,19 @@ class Database:
             raise self.error(exc, "connecting") from None
 
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
+        if self._conn is not None and not self._borrowed and not self._conn.closed:
             self._conn.close()
         self._conn = None
+
+    @property
+    def connection(self) -> Any:
+        """The psycopg2 connection, for others to work on (``Database(dsn, connection=...)``)."""
+        return self._conn
+
+    @property
+    def broken(self) -> bool:
+        """Whether the connection is gone: closed, or lost by the server or the network."""
+        return self._conn is None or bool(self._conn.closed)
 
     def _run(self, doing: str, sql: str, params: Any = None, fetch: bool = True) -> list[tuple]:
         try:

@@ -49,6 +49,9 @@ CONNECTION_UP = Gauge("mikkoo_relay_connection_up",
 class RelayMetrics:
     """The engine's observer (``QueueRelay.observer``): records each window and batch; never raises."""
 
+    def queue_locked(self, queue: str) -> None:
+        pass
+
     def awaiting_confirms(self, queue: str, outstanding: int) -> None:
         try:
             CONFIRMS_OUTSTANDING.labels(queue).set(outstanding)
@@ -68,7 +71,8 @@ class RelayMetrics:
             EVENTS_RETRIED.labels(result.queue).inc(result.retried)
             EVENTS_DEAD_LETTERED.labels(result.queue).inc(result.dead_lettered)
             BATCHES.labels(result.queue).inc(result.batches)
-            BATCH_SECONDS.labels(result.queue).observe(result.seconds)
+            if result.batches:  # not a part of a batch that the next run goes on with
+                BATCH_SECONDS.labels(result.queue).observe(result.seconds)
         except Exception:  # metrics must never fail a batch
             logger.exception("recording metrics failed")
         statsd.send_batch(result)

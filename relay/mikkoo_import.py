@@ -35,6 +35,9 @@ class ImportResult:
     def lines(self) -> list[str]:
         return [f"note: {note}" for note in self.notes] + [str(change) for change in self.changes]
 
+    def queue_names(self) -> list[str]:
+        return [change.name for change in self.changes if change.kind == "queue"]
+
     def summary(self) -> str:
         count = {outcome: sum(c.outcome == outcome for c in self.changes)
                  for outcome in ("created", "updated", "unchanged")}

@@ -6,9 +6,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .broker import BrokerSettings, TlsSettings
 from .errors import InvalidConfiguration
 from .fields import SecretField, undecryptable
-from .publisher import BrokerSettings, TlsSettings
 from .relay import QueueSettings
 from .secret_refs import check_reference, reference_name, resolve
 from .secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import select
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -12,7 +10,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extras
 
-from .database import Database, describe_failure
+from .database import Database, describe_failure, first_line
 from .errors import SourceUnavailable
 from .events import Event, SourceBatch
 from .secrets import redact_url
@@ -25,6 +23,17 @@ EVENT_COLUMNS = "ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1,
 # A row has Event's fields in order: tuple.__new__ makes the event from it in C, at
 # half the cost of calling the named tuple's own constructor once per event.
 event_from_row = partial(tuple.__new__, Event)
+# The queue's last tick (joined LATERAL to pgq.queue q as t), and whether events were written since:
+# the event sequence moved past the tick's. A sequence that was never used reads NULL; one used once
+# reads 1, which is also what a tick taken before any event records, so 1 counts as waiting (a forced
+# tick then moves the sequence on and settles it).
+LAST_TICK_SQL = ("SELECT tick_id, tick_event_seq FROM pgq.tick WHERE tick_queue = q.queue_id "
+                 "ORDER BY tick_id DESC LIMIT 1")
+EVENTS_WAITING_SQL = ("coalesce(pg_sequence_last_value(q.queue_event_seq::regclass) > t.tick_event_seq "
+                      "OR pg_sequence_last_value(q.queue_event_seq::regclass) = 1, false)")
+NEWEST_SCHEMA_OBJECT = "mikkoo_relay.batch_progress"
+# Must match sql/relay_schema.sql finish_empty_batches, which takes the same lock.
+LOCK_KEY_SQL = "('x' || substr(md5(%s), 1, 16))::bit(64)::bigint"
 AUDIT_API_SQL = ("SELECT to_regprocedure('mikkoo.mark_confirmed(uuid[])') IS NOT NULL "
                  "AND to_regprocedure('mikkoo.mark_dead_lettered(uuid[], text)') IS NOT NULL")
 MARK_CONFIRMED_SQL = "SELECT mikkoo.mark_confirmed(%s::uuid[])"
@@ -61,25 +70,35 @@ class PgqConsumer(Database):
     #: the ``ev_id`` sort of a 20,000-event batch to disk; a larger batch spills past this anyway.
     sort_memory = "64MB"
 
-    def __init__(self, dsn: str, queue: str, consumer: str) -> None:
-        super().__init__(dsn)
+    def __init__(self, dsn: str, queue: str, consumer: str, connection: Any = None) -> None:
+        super().__init__(dsn, connection)
         self.queue = queue
         self.consumer = consumer
         #: Whether the source database has the audit API (``mikkoo.mark_confirmed``); set by :meth:`prepare`.
         self.audited = False
 
     def try_lock(self) -> bool:
-        """Take the session lock that makes this process the queue's only relay."""
-        (locked,) = self._run(
-            "locking the queue",
-            "SELECT pg_try_advisory_lock(('x' || substr(md5(%s), 1, 16))::bit(64)::bigint)",
-            (f"mikkoo-relay/{self.queue}/{self.consumer}",),
-        )[0]
+        """Take the session lock that makes this process the queue's only relay; :meth:`unlock` gives it back."""
+        (locked,) = self._run("locking the queue", f"SELECT pg_try_advisory_lock({LOCK_KEY_SQL})",
+                              (self._lock_name(),))[0]
         self.commit("locking the queue")
         return bool(locked)
 
+    def unlock(self) -> None:
+        """Give the queue's lock back while the connection stays open for other queues."""
+        self._run("unlocking the queue", f"SELECT pg_advisory_unlock({LOCK_KEY_SQL})", (self._lock_name(),))
+        self.commit("unlocking the queue")
+
+    def _lock_name(self) -> str:
+        return f"mikkoo-relay/{self.queue}/{self.consumer}"
+
     def prepare(self) -> None:
-        """Create the PgQ queue, the consumer and the relay's tables where missing, as mikkoo does."""
+        """Create the PgQ queue, the consumer, the relay's tables and the wake-up trigger where missing.
+
+        mikkoo creates a missing queue and consumer too. Done when a queue is
+        configured, so that no event written afterwards is missed, and again by
+        the relay now and then in case someone dropped them.
+        """
         if not self._run("checking for PgQ", "SELECT 1 FROM pg_namespace WHERE nspname = 'pgq'"):
             raise SourceUnavailable(
                 f"source database {redact_url(self.dsn)}: PgQ is not installed (CREATE EXTENSION pgq)")
@@ -87,15 +106,28 @@ class PgqConsumer(Database):
         self._run("registering the PgQ consumer", "SELECT pgq.register_consumer(%s, %s)",
                   (self.queue, self.consumer))
         # The newest object of sql/relay_schema.sql: missing means the schema is absent or older.
-        if self._run("checking the relay schema",
-                     "SELECT to_regclass('mikkoo_relay.event_failure')")[0][0] is None:
+        if self._run("checking the relay schema", f"SELECT to_regclass('{NEWEST_SCHEMA_OBJECT}')")[0][0] is None:
             # Relays of other queues in the same database may install it at the same moment.
             self._run("installing the relay schema",
                       "SELECT pg_advisory_xact_lock(hashtext('mikkoo_relay schema'))")
             self._run("installing the relay schema", relay_schema_sql(), fetch=False)
-        # Checked once per run: a database without the audit API costs nothing more.
+        self._watch()
         self.audited = bool(self._run("checking for the audit API", AUDIT_API_SQL)[0][0])
         self.commit("preparing the queue")
+
+    def _watch(self) -> None:
+        """Install the trigger that wakes the relay when the queue's events commit, if this role may."""
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute("SAVEPOINT mikkoo_relay_watch; SELECT mikkoo_relay.watch_queue(%s); "
+                            "RELEASE SAVEPOINT mikkoo_relay_watch", (self.queue,))
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            self._run("installing the wake-up trigger", "ROLLBACK TO SAVEPOINT mikkoo_relay_watch", fetch=False)
+            logger.warning("queue=%s: cannot install the wake-up trigger (%s); the relay finds its events by "
+                           "checking every queue periodically instead", self.queue, first_line(exc))
+        except psycopg2.Error as exc:
+            self._rollback_quietly()
+            raise self.error(exc, "installing the wake-up trigger") from None
 
     def next_batch(self) -> int | None:
         """The id of the next batch ready for this consumer, or None."""
@@ -116,9 +148,8 @@ class PgqConsumer(Database):
         """Whether events were written since the queue's last tick (a rolled-back one may count too)."""
         (waiting,) = self._run(
             "checking for new events",
-            "SELECT pgq.seq_getval(q.queue_event_seq) > coalesce((SELECT t.tick_event_seq FROM pgq.tick t "
-            "WHERE t.tick_queue = q.queue_id ORDER BY t.tick_id DESC LIMIT 1), 0) "
-            "FROM pgq.queue q WHERE q.queue_name = %s", (self.queue,))[0]
+            f"SELECT {EVENTS_WAITING_SQL} FROM pgq.queue q LEFT JOIN LATERAL ({LAST_TICK_SQL}) t ON true "
+            "WHERE q.queue_name = %s", (self.queue,))[0]
         self.commit("checking for new events")
         return bool(waiting)
 
@@ -143,10 +174,13 @@ class PgqConsumer(Database):
         and a small ``first`` window gets the caller going as soon as it is done.
         """
         wanted = first or size
+        # A batch partly relayed by an earlier run (see save_progress) goes on after its last event.
         rows = self._run("reading the batch",
                          "SELECT set_config('work_mem', %s, true); "
-                         f"SELECT {EVENT_COLUMNS} FROM pgq.get_batch_cursor(%s, %s, %s)",
-                         (self.sort_memory, batch_id, CURSOR_NAME, wanted))
+                         f"SELECT {EVENT_COLUMNS} FROM pgq.get_batch_cursor(%s, %s, %s, "
+                         "(SELECT 'ev_id > ' || last_ev_id FROM mikkoo_relay.batch_progress "
+                         "WHERE queue_name = %s AND consumer_name = %s AND batch_id = %s))",
+                         (self.sort_memory, batch_id, CURSOR_NAME, wanted, self.queue, self.consumer, batch_id))
         while rows:
             yield list(map(event_from_row, rows))
             if len(rows) < wanted:
@@ -221,8 +255,22 @@ class PgqConsumer(Database):
 
     def finish_batch(self, batch_id: int) -> None:
         """Finish the batch and commit it with every retry, dead letter and audit mark recorded for it."""
-        self._run("finishing the batch", "SELECT pgq.finish_batch(%s)", (batch_id,))
+        self._run("finishing the batch", "SELECT pgq.finish_batch(%s); DELETE FROM mikkoo_relay.batch_progress "
+                  "WHERE queue_name = %s AND consumer_name = %s", (batch_id, self.queue, self.consumer), fetch=False)
         self.commit("finishing the batch")
+
+    def save_progress(self, batch_id: int, last_event_id: int) -> None:
+        """Commit what was recorded for the batch so far, unfinished: the next run goes on after ``last_event_id``.
+
+        Lets a run stop in the middle of a large batch (its time is up) without
+        publishing again what RabbitMQ already confirmed.
+        """
+        self._run("noting the batch's progress",
+                  "INSERT INTO mikkoo_relay.batch_progress (queue_name, consumer_name, batch_id, last_ev_id) "
+                  "VALUES (%s, %s, %s, %s) ON CONFLICT (queue_name, consumer_name) "
+                  "DO UPDATE SET batch_id = excluded.batch_id, last_ev_id = excluded.last_ev_id",
+                  (self.queue, self.consumer, batch_id, last_event_id), fetch=False)
+        self.commit("noting the batch's progress")
 
     def batch_info(self, batch_id: int) -> SourceBatch:
         """Which source, ticks and tick times the batch spans (``pgq.get_batch_info``)."""
@@ -271,60 +319,3 @@ class PgqConsumer(Database):
         except psycopg2.Error as exc:
             self._rollback_quietly()
             raise self.error(exc, "reading dead letters") from None
-
-
-class EventListener(Database):
-    """Wakes the relay when events of a queue commit, through LISTEN/NOTIFY on a connection of its own.
-
-    A statement-level trigger on the queue's PgQ event tables (installed by
-    :meth:`install`) notifies channel ``mikkoo_relay_q<queue id>``. NOTIFY is
-    delivered at commit, so a wake-up means the events are visible. An idle
-    queue then costs the source database nothing between wake-ups.
-    """
-
-    role = "source database"
-    error_class = SourceUnavailable
-    application_name = "mikkoo-relay listener"
-
-    def __init__(self, dsn: str, queue: str) -> None:
-        super().__init__(dsn)
-        self.queue = queue
-
-    def install(self) -> bool:
-        """Listen for the queue's events; False (and the caller polls) if the trigger cannot be installed."""
-        self.connect()
-        try:
-            self._conn.autocommit = True
-            with self._conn.cursor() as cur:
-                cur.execute("SELECT queue_id FROM pgq.queue WHERE queue_name = %s", (self.queue,))
-                row = cur.fetchone()
-                if row is None:
-                    return False
-                channel = f"mikkoo_relay_q{row[0]}"
-                cur.execute("SELECT mikkoo_relay.watch_queue(%s)", (self.queue,))
-                cur.execute(f"LISTEN {channel}")
-            return True
-        except psycopg2.errors.InsufficientPrivilege as exc:
-            logger.warning("queue=%s: cannot install the event trigger (%s); polling every wait_duration instead",
-                           self.queue, str(exc).strip().splitlines()[0])
-            self.close()
-            return False
-        except psycopg2.Error as exc:
-            self.close()
-            raise self.error(exc, "listening for events") from None
-
-    def wait(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for events to commit; True if some did."""
-        if self._conn is None:
-            time.sleep(max(timeout, 0))
-            return False
-        try:
-            if not self._conn.notifies:
-                select.select([self._conn], [], [], max(timeout, 0))
-                self._conn.poll()
-            woken = bool(self._conn.notifies)
-            self._conn.notifies.clear()
-            return woken
-        except psycopg2.Error as exc:
-            self.close()
-            raise self.error(exc, "listening for events") from None

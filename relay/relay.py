@@ -12,17 +12,20 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from .audit_ids import producer_message_id
+from .broker import BrokerSettings
+from .connections import Connections, OwnConnections
+from .errors import SourceUnavailable
 from .events import Event
 from .identity import SequenceGenerator, new_correlation_ids, relay_identity
 from .mapping import Message, PoisonEvent, event_to_message
-from .pgq import EventListener, PgqConsumer
-from .publisher import BrokerSettings, ConfirmWindow, Publisher
+from .pgq import PgqConsumer
+from .publisher import ConfirmWindow, Publisher
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,8 @@ class RelayResult:
     retried: int = 0
     dead_lettered: int = 0
     seconds: float = 0.0
+    #: Stopped at ``max_batches`` or at its time limit, with work possibly left.
+    cut_short: bool = False
 
     @property
     def events_per_second(self) -> float:
@@ -102,6 +107,8 @@ class SentWindow:
     """A window of events on its way to RabbitMQ, and those that could not even be mapped."""
 
     size: int
+    #: The id of the window's last event (windows are in ev_id order), mapped or not.
+    last_event_id: int
     events: list[Event]
     poison: list[tuple[Event, str, int]]
     confirms: ConfirmWindow
@@ -109,8 +116,11 @@ class SentWindow:
     audit_ids: list[str | None] | None = None
 
 
+
 class RelayObserver(Protocol):
     """Told what the engine does, batch by batch (relay.metrics records it); must not raise."""
+
+    def queue_locked(self, queue: str) -> None: ...
 
     def awaiting_confirms(self, queue: str, outstanding: int) -> None: ...
 
@@ -120,40 +130,50 @@ class RelayObserver(Protocol):
 
 
 class QueueRelay:
-    """Relays the ready batches of one queue; at most one process per queue at a time."""
+    """Relays the ready batches of one queue; at most one process per queue at a time.
+
+    ``connections`` lends the source database and RabbitMQ connections: by
+    default the run opens its own and closes them; a worker process passes the
+    connections it keeps for every queue (:class:`~relay.connections.ConnectionPool`).
+    ``observers`` are told of every window and batch.
+    """
 
     window_size = 2000
     #: RabbitMQ idles until the first window is out: a short one starts it sooner.
     first_window_size = 250
+    #: Many small producer transactions wake the relay often: a floor on forced ticks keeps
+    #: batches from shrinking to one event each.
     min_tick_interval = 0.05
     consumer_class = PgqConsumer
-    listener_class = EventListener
-    publisher_class = Publisher
     result_class = RelayResult
-    observer: RelayObserver | None = None
 
-    def __init__(self, settings: QueueSettings) -> None:
+    def __init__(self, settings: QueueSettings, connections: Connections | None = None,
+                 observers: Sequence[RelayObserver] = ()) -> None:
         self.settings = settings
+        self.connections = connections or OwnConnections()
+        self.observers = tuple(observers)
         self.identity = relay_identity()
         self.sequence = SequenceGenerator()
 
-    def open_target(self) -> Publisher:
-        """Where batches go, as a context manager; the loop of :meth:`run` hands it to :meth:`relay_batch`.
+    @contextmanager
+    def open_target(self) -> Iterator[Publisher]:
+        """Where batches go; the loop of :meth:`run` hands it to :meth:`relay_batch`.
 
         The queue splitter (``relay.splitter``) shares the loop and overrides
         this, :meth:`relay_batch` and ``result_class``.
         """
-        return self.publisher_class(self.settings.broker, confirm=self.settings.confirm)
+        with (self.connections.broker(self.settings.broker) as link,
+              Publisher(link, confirm=self.settings.confirm) as publisher):
+            yield publisher
 
-    def run(self, max_batches: int | None = None, follow: float = 0.0,
-            keep_going: Callable[[], bool] = lambda: True) -> RelayResult:
-        """Relay every ready batch (or ``max_batches``) and say what was done.
+    def run(self, max_batches: int | None = None, until: float | None = None, tick: bool = False) -> RelayResult:
+        """Relay every ready batch (or ``max_batches``, or until ``time.monotonic()`` passes ``until``).
 
-        With ``follow`` > 0 the run stays that many seconds holding the queue:
-        woken by the source database as events commit (or every
-        ``wait_duration`` when it cannot be), it ticks the queue and relays the
-        new batch at once, until the time is up or ``keep_going()`` is false
-        (asked between batches).
+        With ``tick``, events written since the queue's last tick are closed
+        into a batch first (``pgq.force_tick``) and relayed too, again and
+        again while more come, so that they need not wait for pgqd. The run
+        stops between batches: ``result.cut_short`` says it stopped with work
+        possibly left.
 
         Raises :class:`~relay.errors.SourceUnavailable` or
         :class:`~relay.errors.BrokerUnavailable`; the batch in hand is then left
@@ -161,88 +181,118 @@ class QueueRelay:
         """
         started = time.monotonic()
         result = self.result_class(queue=self.settings.name)
-        consumer = self.consumer_class(self.settings.source_dsn, self.settings.queue_name,
-                                       self.settings.consumer_name)
-        consumer.connect()
-        try:
+        dsn, queue, consumer_name = self.settings.source_dsn, self.settings.queue_name, self.settings.consumer_name
+        with self.connections.source(dsn) as connection:
+            consumer = self.consumer_class(dsn, queue, consumer_name, connection=connection)
             if not consumer.try_lock():
                 result.busy = True
                 return result
-            consumer.prepare()
-            with self.open_target() as publisher:
-                self._drain(consumer, publisher, result, max_batches)
-                if follow > 0:
-                    self._follow(consumer, publisher, result, started + follow, keep_going)
-        finally:
-            consumer.close()
-            result.seconds = time.monotonic() - started
+            for observer in self.observers:
+                observer.queue_locked(self.settings.name)
+            try:
+                self._prepare(consumer)
+                with self.open_target() as target:
+                    self._relay_ready(consumer, target, result, max_batches, until, tick)
+            finally:
+                self._unlock(consumer)
+                result.seconds = time.monotonic() - started
         return result
 
-    def _drain(self, consumer: PgqConsumer, publisher: Publisher, result: RelayResult,
-               max_batches: int | None = None) -> None:
-        while max_batches is None or result.batches < max_batches:
+    def _unlock(self, consumer: PgqConsumer) -> None:
+        if consumer.broken:
+            return  # the lost connection took the lock with it
+        try:
+            consumer.unlock()
+        except SourceUnavailable as exc:
+            # The connection broke just now: that ends its session, and with it the lock.
+            logger.warning("queue=%s: %s", self.settings.name, exc)
+
+    def _prepare(self, consumer: PgqConsumer) -> None:
+        key = (self.settings.source_dsn, self.settings.queue_name, self.settings.consumer_name)
+        audited = self.connections.preparation(*key)
+        if audited is None:
+            consumer.prepare()
+            self.connections.prepared(*key, consumer.audited)
+        else:
+            consumer.audited = audited
+
+    def _relay_ready(self, consumer: PgqConsumer, target: Any, result: RelayResult, max_batches: int | None,
+                     until: float | None, tick: bool) -> None:
+        last_forced = float("-inf")
+        while True:
+            if tick and consumer.events_waiting():
+                time.sleep(max(0.0, last_forced + self.min_tick_interval - time.monotonic()))
+                consumer.tick(force=True)
+                last_forced = time.monotonic()
+            before = result.batches
+            self._drain(consumer, target, result, max_batches, until)
+            if result.cut_short or not tick or result.batches == before:
+                return
+
+    def _drain(self, consumer: PgqConsumer, target: Any, result: RelayResult, max_batches: int | None,
+               until: float | None) -> None:
+        while True:
+            # A run always gets something done, however short its time.
+            if ((max_batches is not None and result.batches >= max_batches)
+                    or (until is not None and (result.batches or result.events) and time.monotonic() >= until)):
+                result.cut_short = True
+                return
             batch_id = consumer.next_batch()
             if batch_id is None:
                 return
             with cyclic_gc_paused():
-                batch = self.relay_batch(consumer, publisher, batch_id)
+                batch = self.relay_batch(consumer, target, batch_id, until)
             result.add(batch)
-            if self.observer is not None:
-                self.observer.batch_finished(batch)
+            for observer in self.observers:
+                observer.batch_finished(batch)
+            if batch.cut_short:
+                result.cut_short = True
+                return
 
-    def _follow(self, consumer: PgqConsumer, publisher: Publisher, result: RelayResult, deadline: float,
-                keep_going: Callable[[], bool]) -> None:
-        listener = self.listener_class(self.settings.source_dsn, self.settings.queue_name)
-        listener.install()
-        last_forced = 0.0
-        woken = False
-        try:
-            while keep_going():
-                # A wake-up means events committed; otherwise ask PgQ (at the start, and
-                # after each quiet wait_duration, when no wake-up can come).
-                if woken or consumer.events_waiting():
-                    # Many small producer transactions wake us often: a floor on forced
-                    # ticks keeps batches from shrinking to one event each.
-                    time.sleep(max(0.0, last_forced + self.min_tick_interval - time.monotonic()))
-                    consumer.tick(force=True)
-                    last_forced = time.monotonic()
-                    self._drain(consumer, publisher, result)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                woken = listener.wait(min(remaining, self.settings.wait_duration))
-        finally:
-            listener.close()
-
-    def relay_batch(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int) -> RelayResult:
-        """Publish one batch and finish it, start to finish.
+    def relay_batch(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int,
+                    until: float | None = None) -> RelayResult:
+        """Publish one batch and finish it, or stop after a window once ``until`` has passed.
 
         Windows are pipelined: window N+1 is read, mapped and sent before the
-        confirms of window N are collected, so RabbitMQ never waits for us.
+        confirms of window N are collected, so RabbitMQ never waits for us. A
+        batch left in the middle has what was recorded for it committed with its
+        progress (``result.cut_short``): the next run goes on after its last
+        confirmed event, so a large batch never holds the queue's worker for long.
         """
         started = time.monotonic()
         result = RelayResult(queue=self.settings.name, batches=1)
         try:
             in_flight: SentWindow | None = None
+            full_window = self.first_window_size
             for events in consumer.iter_event_windows(batch_id, self.window_size, self.first_window_size):
                 sent = self._send_window(publisher, events, audited=consumer.audited)
                 if in_flight is not None:
                     self._record(consumer, publisher, batch_id, in_flight, result)
                 in_flight = sent
+                # A short window is the batch's last: nothing would be left to go on with.
+                if until is not None and time.monotonic() >= until and len(events) >= full_window:
+                    result.cut_short = True
+                    break
+                full_window = self.window_size
             if in_flight is not None:
                 self._record(consumer, publisher, batch_id, in_flight, result)
-            consumer.finish_batch(batch_id)
+            if result.cut_short:
+                consumer.save_progress(batch_id, in_flight.last_event_id)
+                result.batches = 0
+            else:
+                consumer.finish_batch(batch_id)
         except BaseException:
             consumer.abandon_batch()
             raise
         result.seconds = time.monotonic() - started
-        logger.info("queue=%s batch=%d events=%d published=%d retried=%d dead_lettered=%d ms=%.0f",
-                    self.settings.name, batch_id, result.events, result.published, result.retried,
-                    result.dead_lettered, result.seconds * 1000,
+        logger.info("queue=%s batch=%d %sevents=%d published=%d retried=%d dead_lettered=%d ms=%.0f",
+                    self.settings.name, batch_id, "(to be continued) " if result.cut_short else "", result.events,
+                    result.published, result.retried, result.dead_lettered, result.seconds * 1000,
                     # The same fields as attributes of the record, for LOG_FORMAT=json (relay.logformat).
                     extra={"queue": self.settings.name, "batch": batch_id, "events": result.events,
                            "published": result.published, "retried": result.retried,
-                           "dead_lettered": result.dead_lettered, "ms": round(result.seconds * 1000)})
+                           "dead_lettered": result.dead_lettered, "ms": round(result.seconds * 1000),
+                           "continued": result.cut_short})
         return result
 
     def _send_window(self, publisher: Publisher, window: list[Event], audited: bool = False) -> SentWindow:
@@ -263,8 +313,8 @@ class QueueRelay:
                 poison.append((event, str(exc), event.failures + 1))
         audit_ids = ([producer_message_id(event, message) for event, message in zip(events, messages, strict=True)]
                      if audited else None)
-        return SentWindow(size=len(window), events=events, poison=poison, confirms=publisher.send(messages),
-                          audit_ids=audit_ids)
+        return SentWindow(size=len(window), last_event_id=window[-1].id, events=events, poison=poison,
+                          confirms=publisher.send(messages), audit_ids=audit_ids)
 
     def _record(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int, sent: SentWindow,
                 result: RelayResult) -> None:
@@ -274,11 +324,11 @@ class QueueRelay:
         recovered: list[int] = []
         failed_by_reason: dict[str, list[int]] = {}
         waited = time.monotonic()
-        if self.observer is not None:
-            self.observer.awaiting_confirms(self.settings.name, len(sent.confirms.unsettled))
+        for observer in self.observers:
+            observer.awaiting_confirms(self.settings.name, len(sent.confirms.unsettled))
         verdicts = publisher.settle(sent.confirms)
-        if self.observer is not None:
-            self.observer.window_settled(self.settings.name, time.monotonic() - waited)
+        for observer in self.observers:
+            observer.window_settled(self.settings.name, time.monotonic() - waited)
         for event, verdict in zip(sent.events, verdicts, strict=True):
             if verdict is None:
                 result.published += 1

@@ -2,20 +2,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import metrics
+from .connections import Connections, OwnConnections
 from .errors import RelayError
 from .models import DeadLetter, QueueStatus, RelayedQueue
 from .pgq import PgqConsumer
-from .relay import QueueRelay, RelayResult
+from .relay import QueueRelay, RelayObserver, RelayResult
 from .splitter import QueueSplitter
 
 logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60
 
 
 class UnknownQueue(RelayError):
@@ -30,12 +35,11 @@ def get_queue(name: str) -> RelayedQueue:
         raise UnknownQueue(f"no relayed queue named {name!r} (known: {known})") from None
 
 
-def engine_for(queue: RelayedQueue) -> QueueRelay:
+def engine_for(queue: RelayedQueue, connections: Connections | None = None,
+               observers: Sequence[RelayObserver] = ()) -> QueueRelay:
     """The engine of the queue's target: the RabbitMQ relay, or the queue splitter for a PostgreSQL target."""
-    engine = (QueueSplitter(queue.to_splitter_settings()) if queue.target == RelayedQueue.Target.POSTGRES
-              else QueueRelay(queue.to_settings()))
-    engine.observer = metrics.RelayMetrics()
-    return engine
+    engine_class = QueueSplitter if queue.target == RelayedQueue.Target.POSTGRES else QueueRelay
+    return engine_class(queue.to_settings(), connections, (metrics.RelayMetrics(), *observers))
 
 
 # Queues whose dead letters this process has copied into the admin and not made since: an idle
@@ -44,17 +48,19 @@ def engine_for(queue: RelayedQueue) -> QueueRelay:
 _MIRRORED: set[int] = set()
 
 
-def relay_queue(queue: RelayedQueue, max_batches: int | None = None, follow: float = 0.0,
-                keep_going: Callable[[], bool] = lambda: True) -> RelayResult:
+def relay_queue(queue: RelayedQueue, max_batches: int | None = None, *, until: float | None = None,
+                tick: bool = False, connections: Connections | None = None,
+                observers: Sequence[RelayObserver] = ()) -> RelayResult:
     """Relay what is ready for ``queue``, copy new dead letters into the admin, and record how it went.
 
-    ``follow`` and ``keep_going`` are the engine's: stay that many seconds relaying
-    new batches as they form, while ``keep_going()`` holds.
+    ``max_batches``, ``until`` and ``tick`` are the engine's (:meth:`QueueRelay.run`).
+    A failure is recorded in the queue's status, starting or lengthening its backoff, and raised.
     """
+    connections = connections or OwnConnections()
     try:
-        result = engine_for(queue).run(max_batches=max_batches, follow=follow, keep_going=keep_going)
+        result = engine_for(queue, connections, observers).run(max_batches=max_batches, until=until, tick=tick)
         if not result.busy and (result.dead_lettered or queue.pk not in _MIRRORED):
-            sync_dead_letters(queue)
+            sync_dead_letters(queue, connections)
             _MIRRORED.add(queue.pk)
     except RelayError as exc:
         _MIRRORED.discard(queue.pk)  # batches it finished before failing may hold dead letters
@@ -115,36 +121,48 @@ def replay_dead_letters(letters: Iterable[DeadLetter], user: str) -> int:
     return replayed
 
 
+def backoff(failures_in_a_row: int) -> timedelta:
+    """How long the schedule leaves a failing queue alone: 1, 2, 4 ... up to 60 seconds."""
+    return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2 ** max(failures_in_a_row - 1, 0)))
+
+
 def record_success(queue: RelayedQueue, result: RelayResult) -> None:
+    """Count what a run did; it ends any backoff, and a run that got this far has its consumer registered."""
     now = timezone.now()
     changes = {"last_run_at": now, "last_success_at": now, "batches": F("batches") + result.batches,
                "published": F("published") + result.published, "retried": F("retried") + result.retried,
-               "dead_lettered": F("dead_lettered") + result.dead_lettered}
+               "dead_lettered": F("dead_lettered") + result.dead_lettered, "failures_in_a_row": 0,
+               "backoff_until": None, "lease_until": None, "registration_error": "",
+               "consumer_registered_at": Coalesce("consumer_registered_at", Value(now))}
     if result.batches:
         changes["last_batch_at"] = now
-    changes["failures_in_a_row"] = 0
     QueueStatus.objects.get_or_create(queue=queue)
     QueueStatus.objects.filter(queue=queue).update(**changes)
 
 
-def record_failure(queue: RelayedQueue, error: str) -> None:
+def record_failure(queue: RelayedQueue, error: str) -> timedelta:
+    """Note a failed run and start or lengthen the queue's backoff; returns the backoff."""
     now = timezone.now()
-    QueueStatus.objects.get_or_create(queue=queue)
-    QueueStatus.objects.filter(queue=queue).update(last_run_at=now, last_error=error, last_error_at=now,
-                                                   failures_in_a_row=F("failures_in_a_row") + 1)
+    status, _ = QueueStatus.objects.get_or_create(queue=queue)
+    failures = QueueStatus.objects.values_list("failures_in_a_row", flat=True).get(pk=status.pk) + 1
+    wait = backoff(failures)
+    QueueStatus.objects.filter(pk=status.pk).update(
+        last_run_at=now, last_error=error, last_error_at=now, failures_in_a_row=failures,
+        backoff_until=now + wait, lease_until=None)
+    return wait
 
 
-def sync_dead_letters(queue: RelayedQueue) -> int:
+def sync_dead_letters(queue: RelayedQueue, connections: Connections | None = None) -> int:
     """Copy dead letters recorded in the source database since the last copy; returns how many.
 
     The source database holds the truth (written with ``pgq.finish_batch``); a
     copy missed by a crash is picked up by the next run.
     """
     last = queue.dead_letters.order_by("-source_id").values_list("source_id", flat=True).first() or 0
-    consumer = PgqConsumer(queue.source_dsn(), queue.queue_name, queue.consumer_name)
-    consumer.connect()
     copied = 0
-    try:
+    dsn = queue.source_dsn()
+    with (connections or OwnConnections()).source(dsn) as connection:
+        consumer = PgqConsumer(dsn, queue.queue_name, queue.consumer_name, connection)
         while rows := consumer.dead_letters_since(last):
             with transaction.atomic():
                 DeadLetter.objects.bulk_create(
@@ -164,6 +182,4 @@ def sync_dead_letters(queue: RelayedQueue) -> int:
                 )
             copied += len(rows)
             last = rows[-1]["id"]
-    finally:
-        consumer.close()
     return copied

@@ -86,8 +86,12 @@ class QueueSplitter(QueueRelay):
     def open_target(self) -> PgqTarget:
         return self.target_class(self.settings.target_dsn)
 
-    def relay_batch(self, consumer: PgqConsumer, target: PgqTarget, batch_id: int) -> SplitResult:
+    def relay_batch(self, consumer: PgqConsumer, target: PgqTarget, batch_id: int,
+                    until: float | None = None) -> SplitResult:
         """Apply one batch to the target database and finish it, or only finish it if it was applied before.
+
+        Always the whole batch, whatever ``until`` says: the target database
+        records batches, each applied exactly once.
 
         Raises :class:`~relay.errors.SourceUnavailable` or
         :class:`~relay.errors.TargetUnavailable`; what was done for the batch

@@ -228,6 +228,9 @@ class SplitterImport:
         change = f"queue {self.name}: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
         return [f"note: {note}" for note in self.notes] + [change]
 
+    def queue_names(self) -> list[str]:
+        return [self.name]
+
     def summary(self) -> str:
         if self.outcome == "unchanged":
             return f"Nothing changed: queue {self.name} already matches the file."

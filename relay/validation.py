@@ -115,7 +115,7 @@ def validate_path(value: str) -> None:
 
 
 def tls_protocol_problem(value: str) -> str | None:
-    from .publisher import _tls_version
+    from .broker import _tls_version
 
     if not value:
         return None

@@ -91,3 +91,55 @@ COMMENT ON TABLE mikkoo_relay.event_failure IS
 ALTER TABLE mikkoo_relay.dead_letter ADD COLUMN IF NOT EXISTS first_failed_at timestamptz;
 COMMENT ON COLUMN mikkoo_relay.dead_letter.first_failed_at IS
     'When publishing the event first failed (dead_lettered_at is the last failure).';
+
+-- Empty batches, finished in bulk: pgqd ticks every idle queue now and then (ticker_idle_period),
+-- which gives each consumer an empty batch to take and finish. For a database with hundreds of
+-- queues the relay finishes them all in one statement instead of one relay task each. A queue
+-- another session is relaying (its advisory lock, as the relay takes it) is left alone; a batch
+-- that holds an event is left taken (pgq.next_batch hands the same one out again).
+CREATE OR REPLACE FUNCTION mikkoo_relay.finish_empty_batches(i_queues text[], i_consumers text[])
+RETURNS TABLE (queue_name text, consumer_name text, finished integer, work_left boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch bigint;
+    has_event boolean;
+BEGIN
+    FOR queue_name, consumer_name IN SELECT * FROM unnest(i_queues, i_consumers) LOOP
+        finished := 0;
+        work_left := false;
+        IF NOT pg_try_advisory_xact_lock(('x' || substr(md5('mikkoo-relay/' || queue_name || '/'
+                                                            || consumer_name), 1, 16))::bit(64)::bigint) THEN
+            work_left := true;
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        LOOP
+            batch := pgq.next_batch(queue_name, consumer_name);
+            EXIT WHEN batch IS NULL;
+            EXECUTE 'SELECT EXISTS (' || pgq.batch_event_sql(batch) || ')' INTO has_event;
+            IF has_event THEN
+                work_left := true;
+                EXIT;
+            END IF;
+            PERFORM pgq.finish_batch(batch);
+            finished := finished + 1;
+        END LOOP;
+        RETURN NEXT;
+    END LOOP;
+END;
+$$;
+COMMENT ON FUNCTION mikkoo_relay.finish_empty_batches(text[], text[]) IS
+    'Finishes the empty batches of the given queue consumers that nobody is relaying; says which have events left.';
+
+-- A batch a run stopped in the middle of (its time was up): what is recorded for it so far is
+-- committed, and the next run goes on after last_ev_id. Removed with pgq.finish_batch. Keep this
+-- table last in the file: the relay installs the schema again when it is missing.
+CREATE TABLE IF NOT EXISTS mikkoo_relay.batch_progress (
+    queue_name    text   NOT NULL,
+    consumer_name text   NOT NULL,
+    batch_id      bigint NOT NULL,
+    last_ev_id    bigint NOT NULL,
+    PRIMARY KEY (queue_name, consumer_name)
+);
+COMMENT ON TABLE mikkoo_relay.batch_progress IS
+    'Batches relayed in part by a run of mikkoo-relay that had to stop: the next run goes on after last_ev_id.';

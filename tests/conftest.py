@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from relay.broker import BrokerSettings
 from relay.models import BrokerConnection
-from relay.publisher import BrokerSettings
 from relay.relay import QueueSettings
 
 from . import services

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 from . import services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +43,8 @@ class Pgqd:
 class Worker:
     """`celery -A mikkoo_project worker -B` on a Celery queue of the test's own, logging to a file."""
 
-    def __init__(self, directory: Path, celery_queue: str, name: str = "w1", **environment: str) -> None:
+    def __init__(self, directory: Path, celery_queue: str, name: str = "w1", concurrency: int | None = 2,
+                 loglevel: str = "INFO", **environment: str) -> None:
         self.log_path = directory / f"{name}.log"
         env = {
             **os.environ,
@@ -51,11 +54,27 @@ class Worker:
             **environment,
         }
         self._log = open(self.log_path, "w")  # closed in stop()
+        pool = ["--concurrency", str(concurrency)] if concurrency else []  # None: Celery's default
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mikkoo_project", "worker", "-B", "--concurrency", "2",
-             "--hostname", f"{name}-{celery_queue}@%h", "--loglevel", "INFO"],
+            [sys.executable, "-m", "celery", "-A", "mikkoo_project", "worker", "-B", *pool,
+             "--hostname", f"{name}-{celery_queue}@%h", "--loglevel", loglevel],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes the pool and beat with it
         )
+
+    def processes(self) -> list[psutil.Process]:
+        """The worker's main process and its children (pool processes, embedded beat)."""
+        try:
+            main = psutil.Process(self.process.pid)
+            return [main, *main.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def kill(self) -> None:
+        """SIGKILL to the worker and every process it started, as when a machine dies."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self._log.close()
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -63,12 +82,12 @@ class Worker:
     def stop(self, timeout: float = 30) -> float:
         """Warm shutdown (SIGTERM, as Celery's own tooling sends it); returns how long it took."""
         started = time.monotonic()
-        if self.process.poll() is None:
+        if self.process.poll() is None and not self._log.closed:
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log.close()
         return time.monotonic() - started

@@ -130,6 +130,35 @@ def drain(connection: Connection, queue: str, expected: int | None = None, timeo
         channel.close()
 
 
+def message_count(connection: Connection, queue: str) -> int:
+    """Messages waiting in ``queue`` now, as RabbitMQ counts them."""
+    channel = connection.channel()
+    try:
+        return channel.queue_declare(queue, passive=True).message_count
+    finally:
+        channel.close()
+
+
+def consume(connection: Connection, queue: str, expected: int, timeout: float = 60.0) -> list:
+    """Take ``expected`` messages from ``queue`` (fewer if ``timeout`` passes first), fast: pushed, not polled."""
+    import time
+
+    messages: list = []
+    channel = connection.channel()
+    try:
+        channel.basic_qos(0, 1000, False)
+        channel.basic_consume(queue, no_ack=True, callback=messages.append)
+        deadline = time.monotonic() + timeout
+        while len(messages) < expected and time.monotonic() < deadline:
+            try:
+                connection.drain_events(timeout=0.5)
+            except TimeoutError:
+                pass
+    finally:
+        channel.close()
+    return messages
+
+
 def django_database_url() -> str:
     """The URL of the database Django uses now (the test database, inside a test)."""
     from django.db import connection

@@ -8,10 +8,10 @@ import socket
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from relay.broker import BrokerSettings
 from relay.errors import RelayError
 from relay.logformat import JsonFormatter
 from relay.models import BrokerConnection, RelayedQueue
-from relay.publisher import BrokerSettings
 from relay.relay import QueueRelay
 from relay.service import relay_queue
 

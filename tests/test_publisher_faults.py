@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from relay.broker import BrokerSettings
 from relay.mapping import Message
-from relay.publisher import BrokerSettings, Publisher
+from relay.publisher import Publisher
 
 from . import services
 from .tcp_proxy import TcpProxy

@@ -287,3 +287,29 @@ def test_a_batch_is_read_in_a_short_first_window_then_full_ones_sorting_in_its_o
         assert run("reading work_mem", "SHOW work_mem")[0][0] == default_memory
     finally:
         consumer.close()
+
+
+def test_a_run_out_of_time_stops_mid_batch_and_the_next_goes_on_without_publishing_twice(
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp):
+    target = bind_queue(exchange)
+    services.insert_events(source_dsn, pgq_queue, [("k", str(n), exchange, "", "", "") for n in range(50)])
+    services.tick(source_dsn, pgq_queue)
+    engine = QueueRelay(queue_settings)
+    engine.window_size, engine.first_window_size = 7, 3
+
+    first = engine.run(until=0.0)  # out of time from the start: one window, then stop
+
+    assert (first.batches, first.published, first.cut_short) == (0, 3, True)
+    assert [m.body for m in services.drain(amqp, target, expected=3)] == [b"0", b"1", b"2"]
+    (active,) = services.sql(source_dsn, "SELECT sub_batch IS NOT NULL FROM pgq.subscription s "
+                                         "JOIN pgq.queue q ON q.queue_id = s.sub_queue WHERE q.queue_name = %s",
+                             (pgq_queue,))[0]
+    assert active  # the batch is not finished yet
+
+    second = engine.run()
+
+    assert (second.batches, second.published, second.cut_short) == (1, 47, False)
+    assert [m.body for m in services.drain(amqp, target, expected=47)] == [str(n).encode() for n in range(3, 50)]
+    assert services.sql(source_dsn, "SELECT count(*) FROM mikkoo_relay.batch_progress WHERE queue_name = %s",
+                        (pgq_queue,))[0][0] == 0
+    assert engine.run().batches == 0

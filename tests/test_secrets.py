@@ -16,9 +16,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from relay.broker import BrokerSettings
 from relay.errors import BrokerUnavailable
 from relay.models import BrokerConnection, RelayedQueue
-from relay.publisher import BrokerSettings, Publisher
+from relay.publisher import Publisher
 from relay.secrets import InvalidConnectionString, parse_url, redact_url, scrub
 
 from . import services

@@ -372,17 +372,15 @@ def test_an_unreachable_target_is_named_without_its_password_and_nothing_is_lost
 
 
 @pytest.mark.django_db
-def test_the_schedule_holds_a_split_queue_like_any_other(databases, source_queue, settings):
-    from relay.schedule import hold_queue
+def test_the_schedule_relays_a_split_queue_like_any_other(databases, source_queue):
+    from relay.scheduling.slices import run_slice
 
     source, target = databases
     target_queues(target, "queue.event1")
     relayed = configure(databases, source_queue)
     services.insert_events(source, source_queue, [("t", "scheduled", "queue.event1", None, None, None)])
-    services.tick(source, source_queue)
-    settings.RELAY_LEASE_SECONDS = 0.5
 
-    result = hold_queue(relayed.name)
+    result = run_slice(relayed.pk)  # it ticks the queue itself
 
     assert (result.inserted, result.dead_lettered) == (1, 0)
     assert [e.data for e in read(target, "queue.event1", "reader")] == ["scheduled"]

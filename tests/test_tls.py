@@ -9,8 +9,9 @@ import pytest
 from kombu import Connection
 
 from relay.amqp_tls import TlsTransport
+from relay.broker import BrokerSettings, TlsSettings
 from relay.errors import BrokerUnavailable
-from relay.publisher import BrokerSettings, Publisher, TlsSettings
+from relay.publisher import Publisher
 from relay.relay import QueueRelay, QueueSettings
 
 from . import services
@@ -38,7 +39,7 @@ def broker(node, tls: TlsSettings, host: str = "127.0.0.1") -> BrokerSettings:
 
 def connected_version(settings: BrokerSettings) -> str:
     with Publisher(settings) as publisher:
-        return publisher._connection.connection.transport.sock.version()
+        return publisher.link.connection.connection.transport.sock.version()
 
 
 def test_events_are_relayed_over_tls_with_the_server_verified(node, source_dsn, pgq_queue):

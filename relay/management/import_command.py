@@ -7,10 +7,15 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from relay.errors import RelayError
+from relay.models import RelayedQueue
+from relay.scheduling.registration import register_consumers, summary_lines
 
 
 class ImportCommand(BaseCommand):
-    """Reads ``path`` with :attr:`read`, imports it with :attr:`apply`; errors become one line and exit 1."""
+    """Reads ``path`` with :attr:`read`, imports it with :attr:`apply`, registers the queues' PgQ consumers.
+
+    Errors become one line and exit 1.
+    """
 
     file_metavar = "FILE"
     file_help = "the configuration file"
@@ -28,3 +33,7 @@ class ImportCommand(BaseCommand):
         for line in result.lines():
             self.stdout.write(line)
         self.stdout.write(result.summary())
+        # Registered now, not at the worker's first run: PgQ keeps every event written from here on.
+        queues = RelayedQueue.objects.filter(name__in=result.queue_names(), enabled=True)
+        for registered, line in summary_lines(register_consumers(queues)):
+            (self.stdout if registered else self.stderr).write(line)

@@ -1,0 +1,11 @@
+"""What beat, the worker and its tasks run: wake-ups, the sweep, bounded slices of work, consumer registration.
+
+An idle queue costs nothing: no task and no connection of its own. Commits
+wake the worker over one LISTEN connection per source database
+(:mod:`.wakeups`); beat's sweep asks each source database in one query which
+queues have work (:mod:`.sweep`); either way a queue gets one relay task at a
+time (:mod:`.requests`), which relays it for a bounded slice on the
+connections its process keeps and queues it again behind the others when work
+is left (:mod:`.slices`). The advisory lock in the source database remains the
+guarantee that one queue is relayed by one task at a time.
+"""
