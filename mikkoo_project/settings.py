@@ -21,7 +21,38 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key"  # only ever used with DEBUG on
+# Earlier secret keys: sessions signed and secrets encrypted with them still open (rotate without losing them).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+# Passwords and URLs of connections and queues are stored encrypted (django-fernet-encrypted-fields):
+# the key is derived from SECRET_KEY (and SECRET_KEY_FALLBACKS) with SALT_KEY; a list rotates salts,
+# the first one encrypting. Changing either without keeping the old one as a fallback makes them unreadable.
+SALT_KEY = env.list("SALT_KEY", default=["mikkoo-relay"])
+# A connection's password or URL field may say env:NAME: it is read from this environment when used.
+# The relay's own secrets cannot be referred to that way (an admin could send them to a server of theirs).
+RELAY_SECRETS_ENVIRON = env.ENVIRON
+RELAY_SECRET_ENV_DENY = frozenset({
+    "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SALT_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "SENTRY_DSN",
+    "RELAY_HEALTH_TOKEN", "RELAY_METRICS_TOKEN", "ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD",
+    *env.list("RELAY_SECRET_ENV_DENY", default=[]),
+})
+
+# HTTPS in production (manage.py check --deploy): see the production section of .env.example.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# A load balancer's health probe usually speaks plain HTTP to the backend: /health/ is not redirected.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/$"])
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Behind a proxy that terminates TLS: the header it sets and the value meaning HTTPS, e.g.
+# HTTP_X_FORWARDED_PROTO,https. Only set it when the proxy always sets (and overwrites) that header.
+SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and a value: HTTP_X_FORWARDED_PROTO,https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -75,6 +106,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "timeout": 20,
     })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Django's cache: /health/ keeps its checks here for RELAY_HEALTH_CACHE_SECONDS. Per process by default;
+# e.g. CACHE_URL=redis://... shares them between the web server's processes.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -134,12 +169,27 @@ LOGGING = {
 # RELAY_HEALTH_TIMEOUT_SECONDS.
 RELAY_HEALTH_MAX_LAG_SECONDS = env.float("RELAY_HEALTH_MAX_LAG_SECONDS", default=300.0)
 RELAY_HEALTH_MAX_TICK_AGE_SECONDS = env.float("RELAY_HEALTH_MAX_TICK_AGE_SECONDS", default=120.0)
-RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default=3.0)
+RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default=2.0)
+# /health/ answers within RELAY_HEALTH_DEADLINE_SECONDS whatever is down: the checks run concurrently, a check
+# still running then is reported as not answering (and finishes in the background for the next request), and
+# results are kept RELAY_HEALTH_CACHE_SECONDS, so a load balancer polling it costs the sources nothing more.
+RELAY_HEALTH_DEADLINE_SECONDS = env.float("RELAY_HEALTH_DEADLINE_SECONDS", default=0.8)
+RELAY_HEALTH_CACHE_SECONDS = env.float("RELAY_HEALTH_CACHE_SECONDS", default=5.0)
+# Anonymous callers of /health/ learn healthy or not, per queue; hosts, users and errors need a staff
+# session or "Authorization: Bearer <RELAY_HEALTH_TOKEN>". With RELAY_METRICS_TOKEN set, /metrics needs
+# that token (or a staff session) too.
+RELAY_HEALTH_TOKEN = env.str("RELAY_HEALTH_TOKEN", default="")
+RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
 
 # Prometheus (/metrics): the directory every process (web and Celery worker) writes its metrics to;
 # prometheus_client reads the same variable itself when it is imported. Empty: this process only.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 RELAY_METRICS_PGQ_TIMEOUT_SECONDS = env.float("RELAY_METRICS_PGQ_TIMEOUT_SECONDS", default=2.0)
+
+# import_mikkoo and import_queue_splitter refuse larger files before reading them, and YAML whose
+# aliases would expand to more than RELAY_IMPORT_MAX_NODES values (a "billion laughs").
+RELAY_IMPORT_MAX_BYTES = env.int("RELAY_IMPORT_MAX_BYTES", default=1024 * 1024)
+RELAY_IMPORT_MAX_NODES = env.int("RELAY_IMPORT_MAX_NODES", default=100_000)
 
 # statsd (mikkoo's Application/statsd): the counters of every batch, when STATSD_HOST is set.
 STATSD_HOST = env.str("STATSD_HOST", default="")
@@ -158,4 +208,5 @@ if SENTRY_DSN:
             from None
     sentry_sdk.init(dsn=SENTRY_DSN, integrations=[DjangoIntegration(), CeleryIntegration()],
                     environment=env.str("SENTRY_ENVIRONMENT", default="production"),
-                    send_default_pii=False)
+                    # A traceback's local variables hold connection strings and passwords: never sent.
+                    send_default_pii=False, include_local_variables=False)

@@ -7,19 +7,70 @@ from django.db.models import Count, Q
 from django.shortcuts import redirect
 from django.urls import path
 from django.utils import timezone
+from django.utils.html import format_html
 
-from . import admin_views
+from . import admin_views, dead_letter_views
 from .errors import RelayError
 from .forms import BrokerConnectionForm, RelayedQueueForm
 from .models import AuditStatus, BrokerConnection, DeadLetter, RelayedQueue
 from .scheduling.registration import register_consumers, summary_lines
+from .secret_refs import reference_name
 from .service import replay_dead_letters, retire_queue
 
 
+def _configuration(problems: list[str]):
+    if not problems:
+        return "ok"
+    return format_html('<span class="relay-invalid" style="color: var(--error-fg, #ba2121)">invalid: {}</span>',
+                       "; ".join(problems))
+
+
+def _stored_secret(value: str) -> str:
+    variable = reference_name(value) if value else None
+    if variable:
+        return f"read from the environment variable {variable}"
+    return "a value is stored (encrypted, not shown)" if value else "-"
+
+
+class SecretFieldsAdmin(admin.ModelAdmin):
+    """Secret fields are never shown as text: someone who may only view sees whether one is stored instead."""
+
+    #: secret field -> the read-only display shown in its place to those who may only view
+    secret_displays: dict[str, str] = {}
+
+    def _view_only(self, request, obj) -> bool:
+        return obj is not None and not self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._view_only(request, obj):
+            return fieldsets
+        present = {name for _, options in fieldsets for name in options["fields"]}
+        result = []
+        for title, options in fieldsets:
+            fields = []
+            for name in options["fields"]:
+                shown = self.secret_displays.get(name)
+                if shown is None:
+                    fields.append(name)
+                elif shown not in present:  # the display takes the secret's place, once
+                    fields.append(shown)
+                    present.add(shown)
+            result.append((title, {**options, "fields": fields}))
+        return result
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self._view_only(request, obj):
+            fields += [shown for shown in self.secret_displays.values() if shown not in fields]
+        return fields
+
+
 @admin.register(BrokerConnection)
-class BrokerConnectionAdmin(admin.ModelAdmin):
+class BrokerConnectionAdmin(SecretFieldsAdmin):
     form = BrokerConnectionForm
-    list_display = ("name", "display_address", "heartbeat", "use_tls")
+    list_display = ("name", "display_address", "heartbeat", "use_tls", "configuration")
+    secret_displays = {"url": "stored_url", "password": "stored_password", "key_password": "stored_key_password"}
     search_fields = ("name", "hosts")
     fieldsets = (
         (None, {"fields": ("name", "url", "hosts", "port", "vhost", "username", "password")}),
@@ -35,12 +86,29 @@ class BrokerConnectionAdmin(admin.ModelAdmin):
     def display_address(self, obj):
         return obj.display_address()
 
+    @admin.display(description="configuration")
+    def configuration(self, obj):
+        return _configuration(obj.configuration_problems())
+
+    @admin.display(description="AMQP URL")
+    def stored_url(self, obj):
+        return obj.display_address() if obj.url else "-"
+
+    @admin.display(description="password")
+    def stored_password(self, obj):
+        return _stored_secret(obj.password)
+
+    @admin.display(description="client key password")
+    def stored_key_password(self, obj):
+        return _stored_secret(obj.key_password)
+
 
 @admin.register(RelayedQueue)
-class RelayedQueueAdmin(admin.ModelAdmin):
+class RelayedQueueAdmin(SecretFieldsAdmin):
     form = RelayedQueueForm
     list_display = ("name", "queue_name", "consumer_name", "display_source", "target", "connection", "enabled",
-                    "state", "confirm", "max_failures", "retry_delay", "dead_letter_count")
+                    "state", "confirm", "max_failures", "retry_delay", "dead_letter_count", "configuration")
+    secret_displays = {"source_url": "display_source", "target_url": "display_target"}
     list_filter = ("enabled", "target", "connection")
     search_fields = ("name", "queue_name")
     readonly_fields = ("display_source", "display_target")
@@ -79,6 +147,10 @@ class RelayedQueueAdmin(admin.ModelAdmin):
     @admin.display(description="source database")
     def display_source(self, obj):
         return obj.display_source() if obj.pk else "-"
+
+    @admin.display(description="configuration")
+    def configuration(self, obj):
+        return _configuration(obj.configuration_problems())
 
     def get_actions(self, request):
         # Deleting retires a queue (its PgQ consumer may be unregistered): one at a time, confirmed.
@@ -131,18 +203,77 @@ class ReasonKindFilter(admin.SimpleListFilter):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "queue", "event_type", "reason", "failures", "first_failed_at", "dead_lettered_at",
-                    "replayed_at")
+    list_display = ("event_id", "queue", "type_cell", "data_cell", "reason_cell", "failures", "first_failed_at",
+                    "dead_lettered_at", "replayed_at")
     list_filter = ("queue", ReasonKindFilter, ("replayed_at", admin.EmptyFieldListFilter))
     search_fields = ("=event_id",)
-    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    readonly_fields = [*(f.name for f in DeadLetter._meta.fields if f.name not in dead_letter_views.LARGE_FIELDS),
+                       *(f"{name}_preview" for name in dead_letter_views.LARGE_FIELDS)]
     actions = ["replay", "discard"]
     fieldsets = (
-        (None, {"fields": ("queue", "event_id", "reason", "failures", "first_failed_at", "dead_lettered_at",
+        (None, {"fields": ("queue", "event_id", "reason_preview", "failures", "first_failed_at", "dead_lettered_at",
                            "replayed_at", "replayed_by")}),
-        ("The event", {"fields": ("event_type", "event_data", "extra1", "extra2", "extra3", "extra4",
-                                  "event_time", "event_txid", "source_id")}),
+        ("The event", {"fields": ("event_type_preview", "event_data_preview", "extra1_preview", "extra2_preview",
+                                  "extra3_preview", "extra4_preview", "event_time", "event_txid", "source_id")}),
     )
+
+    def get_queryset(self, request):
+        # Lists read a short prefix and the size of the large fields, the detail a longer preview: never all of it.
+        match = request.resolver_match
+        detail = match is not None and match.url_name == "relay_deadletter_change"
+        chars = dead_letter_views.PREVIEW_CHARS if detail else dead_letter_views.LIST_CHARS + 1
+        return dead_letter_views.with_previews(super().get_queryset(request), chars)
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("<path:object_id>/download/<str:field>/", self.admin_site.admin_view(self.download_view),
+                 name="{}_{}_download".format(*info)),
+            *super().get_urls(),
+        ]
+
+    def download_view(self, request, object_id, field):
+        return dead_letter_views.download(request, self, object_id, field)
+
+    @admin.display(description="type")
+    def type_cell(self, obj):
+        return dead_letter_views.list_cell(obj, "event_type")
+
+    @admin.display(description="data")
+    def data_cell(self, obj):
+        return dead_letter_views.list_cell(obj, "event_data")
+
+    @admin.display(description="reason")
+    def reason_cell(self, obj):
+        return dead_letter_views.list_cell(obj, "reason")
+
+    @admin.display(description="type")
+    def event_type_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "event_type")
+
+    @admin.display(description="data")
+    def event_data_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "event_data")
+
+    @admin.display(description="extra1")
+    def extra1_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra1")
+
+    @admin.display(description="extra2")
+    def extra2_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra2")
+
+    @admin.display(description="extra3")
+    def extra3_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra3")
+
+    @admin.display(description="extra4")
+    def extra4_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "extra4")
+
+    @admin.display(description="reason")
+    def reason_preview(self, obj):
+        return dead_letter_views.detail_preview(obj, "reason")
 
     def has_add_permission(self, request):
         return False
@@ -156,7 +287,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
                   permissions=["change"])
     def replay(self, request, queryset):
         try:
-            count = replay_dead_letters(queryset.select_related("queue"), request.user.get_username())
+            # The whole events, not the list's previews.
+            letters = DeadLetter.objects.filter(pk__in=queryset.values("pk")).select_related("queue")
+            count = replay_dead_letters(letters, request.user.get_username())
         except RelayError as exc:
             self.message_user(request, f"Nothing replayed for that queue: {exc}", messages.ERROR)
             return

@@ -9,8 +9,17 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .audit_status import MAX_OFFSET, PAGE_SIZE, VERDICTS, SourceReader, format_age, queue_audits, stuck_after
-from .errors import SourceUnavailable
+from .audit_status import (
+    MAX_OFFSET,
+    PAGE_SIZE,
+    VERDICTS,
+    SourceReader,
+    format_age,
+    queue_audits,
+    readable_source,
+    stuck_after,
+)
+from .errors import InvalidConfiguration, RelayError
 from .models import RelayedQueue
 
 #: Staff need this permission for both pages; others get 403.
@@ -54,11 +63,14 @@ def outstanding(request: HttpRequest, model_admin: Any, name: str) -> HttpRespon
     page = min(page, last_page)
     offset = (page - 1) * PAGE_SIZE
     records, error = [], ""
+    dsn, invalid = readable_source(queue)
     try:
-        with SourceReader(queue.source_url) as reader:
+        if dsn is None:
+            raise InvalidConfiguration(f"the queue's configuration is invalid: {invalid}")
+        with SourceReader(dsn) as reader:
             # One more than a page says whether there is a next one without counting.
             records = reader.outstanding(queue.queue_name, offset, PAGE_SIZE + 1)
-    except SourceUnavailable as exc:
+    except RelayError as exc:
         error = str(exc)
     has_next = len(records) > PAGE_SIZE and page < last_page
     return TemplateResponse(request, "admin/relay/audit_outstanding.html", _context(

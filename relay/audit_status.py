@@ -7,6 +7,7 @@ records, and counting stops at :data:`COUNT_LIMIT` records per queue.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,9 +16,13 @@ from typing import Any
 
 from django.conf import settings
 
-from .errors import SourceUnavailable
+from .database import first_line
+from .errors import RelayError, SourceUnavailable
 from .pgq_status import PgqState, StatusReader
-from .secrets import redact_url
+from .secrets import redact_url, scrub, secrets_in
+from .validation import name_problem
+
+logger = logging.getLogger(__name__)
 
 ALL_DELIVERED = "all delivered"
 BEHIND = "behind"
@@ -133,11 +138,11 @@ def _over(partial: bool) -> str:
 
 
 def judge(reading: SourceReading | None, *, read_error: str = "", failing: bool = False,
-          last_error: str = "", stuck_after: timedelta) -> Verdict:
+          last_error: str = "", stuck_after: timedelta, invalid: str = "") -> Verdict:
     """The verdict on one queue: the first of these rules that applies.
 
-    1. **failing**: the source database cannot be read, or the relay's last
-       run ended in an error.
+    1. **failing**: the queue's configuration cannot be used, the source
+       database cannot be read, or the relay's last run ended in an error.
     2. **stuck**: an audited event has been outstanding (neither confirmed nor
        dead-lettered) for longer than ``stuck_after``; or events have waited for
        a PgQ tick that long (is pgqd running?); or events have been pending for
@@ -148,6 +153,8 @@ def judge(reading: SourceReading | None, *, read_error: str = "", failing: bool 
        relay has not yet created the PgQ queue or registered its consumer.
     4. **all delivered**: nothing outstanding and nothing pending.
     """
+    if invalid:
+        return Verdict(FAILING, f"the queue's configuration is invalid: {invalid}")
     if read_error:
         return Verdict(FAILING, f"the source database cannot be read: {read_error}")
     if failing:
@@ -269,8 +276,24 @@ def read_queue(dsn: str, queue: str, consumer: str) -> tuple[SourceReading | Non
     try:
         with SourceReader(dsn) as reader:
             return reader.read(queue, consumer), ""
-    except SourceUnavailable as exc:
+    except RelayError as exc:
         return None, str(exc)
+    except Exception as exc:  # one queue's failure must not cost the page the others
+        reason = scrub(first_line(exc), *secrets_in(dsn))
+        logger.error("audit status: reading %s failed: %s: %s", queue, type(exc).__name__, reason)
+        return None, f"reading failed: {type(exc).__name__}: {reason}"
+
+
+def readable_source(queue: Any) -> tuple[str | None, str]:
+    """The source database to read for ``queue``, or None and why its configuration cannot be used."""
+    problems = queue.configuration_problems()
+    try:
+        dsn = queue.source_dsn()
+    except RelayError:
+        return None, "; ".join(problems)
+    # Figures can be read whenever the source database and the names can be used, even if the target cannot.
+    names_ok = name_problem(queue.queue_name) is None and name_problem(queue.consumer_name) is None
+    return (dsn if names_ok else None), "; ".join(problems)
 
 
 def queue_audits(queues: Iterable[Any]) -> list[QueueAudit]:
@@ -283,21 +306,26 @@ def queue_audits(queues: Iterable[Any]) -> list[QueueAudit]:
     if not queues:
         return []
     limit = stuck_after()
+    plans = [readable_source(queue) for queue in queues]
+
+    def read(queue: Any, dsn: str | None) -> tuple[SourceReading | None, str]:
+        return read_queue(dsn, queue.queue_name, queue.consumer_name) if dsn else (None, "")
+
     with ThreadPoolExecutor(max_workers=min(8, len(queues))) as pool:
-        readings = list(pool.map(lambda q: read_queue(q.source_url, q.queue_name, q.consumer_name), queues))
+        readings = list(pool.map(read, queues, [dsn for dsn, _ in plans]))
     audits = []
-    for queue, (reading, error) in zip(queues, readings, strict=True):
+    for queue, (reading, error), (_, invalid) in zip(queues, readings, plans, strict=True):
         status = getattr(queue, "status", None)
         failing = bool(status and status.failing)
         audits.append(QueueAudit(
             name=queue.name, queue_name=queue.queue_name, consumer_name=queue.consumer_name,
-            source=redact_url(queue.source_url), reading=reading, error=error,
+            source=queue.display_source(), reading=reading, error=error,
             last_run_at=status.last_run_at if status else None,
             last_batch_at=status.last_batch_at if status else None,
             last_error=status.last_error if status else "",
             last_error_at=status.last_error_at if status else None,
             failing=failing,
-            verdict=judge(reading, read_error=error, failing=failing,
+            verdict=judge(reading, read_error=error, failing=failing, invalid=invalid,
                           last_error=status.last_error if status else "", stuck_after=limit),
         ))
     return audits

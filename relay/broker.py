@@ -11,13 +11,12 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from kombu import Connection
 
 from .amqp_tls import TlsTransport
 from .errors import BrokerUnavailable
-from .secrets import redact_url, scrub
+from .secrets import redact_url, scrub, secrets_in
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +98,7 @@ class BrokerSettings:
 
     def secrets(self) -> tuple[str, ...]:
         found = [self.password, self.tls.password if self.tls else ""]
-        if self.url:
-            found.append(urlsplit(self.url).password or "")
+        found.extend(secrets_in(self.url))
         return tuple(s for s in found if s)
 
 

@@ -4,18 +4,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2
-import psycopg2.extensions
 
 from .errors import RelayError
-from .secrets import redact_url, scrub
-
-
-def password_of(dsn: str) -> str | None:
-    """The password in a postgres:// URL or libpq string, to scrub it from library messages."""
-    try:
-        return psycopg2.extensions.parse_dsn(dsn).get("password")
-    except psycopg2.ProgrammingError:
-        return None
+from .secrets import redact_url, scrub, secrets_in
 
 
 def first_line(exc: BaseException) -> str:
@@ -25,7 +16,7 @@ def first_line(exc: BaseException) -> str:
 
 def describe_failure(role: str, dsn: str, exc: BaseException, doing: str) -> str:
     """``<role> <url without password>: <doing> failed: <first line of the error, scrubbed>``."""
-    return f"{role} {redact_url(dsn)}: {doing} failed: {scrub(first_line(exc), password_of(dsn))}"
+    return f"{role} {redact_url(dsn)}: {doing} failed: {scrub(first_line(exc), *secrets_in(dsn))}"
 
 
 class Database:

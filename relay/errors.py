@@ -28,3 +28,7 @@ class ConfigError(RelayError):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class InvalidConfiguration(RelayError):
+    """A queue or connection whose stored settings cannot be used as they are; names the field, never a secret."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -18,9 +19,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
 from . import statsd
+from .database import first_line
 from .errors import BrokerUnavailable, RelayError, SourceUnavailable, TargetUnavailable
-from .pgq_status import StatusReader
+from .pgq_status import PgqState, StatusReader
 from .relay import RelayResult
+from .secrets import scrub, secrets_in
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +89,11 @@ def record_run(queue: str, error: RelayError | None = None) -> None:
 
 
 class PgqCollector(Collector):
-    """PgQ's gauges of every enabled queue, asked at scrape time with short timeouts."""
+    """PgQ's gauges of every enabled queue, asked at scrape time with short timeouts, the queues in parallel.
+
+    A queue whose configuration cannot be used is not asked: it shows
+    ``mikkoo_relay_config_valid`` 0 and ``mikkoo_relay_source_up`` 0, and the others go on.
+    """
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from .models import RelayedQueue
@@ -101,21 +108,44 @@ class PgqCollector(Collector):
                                  labels=["queue"])
         up = GaugeMetricFamily("mikkoo_relay_source_up", "1 when the scrape could read PgQ's state of the queue.",
                                labels=["queue"])
-        for queue in RelayedQueue.objects.filter(enabled=True).order_by("name"):
-            try:
-                with StatusReader(queue.source_url, settings.RELAY_METRICS_PGQ_TIMEOUT_SECONDS) as reader:
-                    state = reader.pgq_state(queue.queue_name, queue.consumer_name)
-            except RelayError as exc:
-                logger.warning("queue=%s metrics: %s", queue.name, exc)
+        valid = GaugeMetricFamily("mikkoo_relay_config_valid",
+                                  "1 when the queue's configuration (and its connection's) can be used as stored.",
+                                  labels=["queue"])
+        readable = []
+        for queue in RelayedQueue.objects.filter(enabled=True).select_related("connection").order_by("name"):
+            problems = queue.configuration_problems()
+            valid.add_metric([queue.name], 0 if problems else 1)
+            if problems:
+                logger.warning("queue=%s metrics: invalid configuration: %s", queue.name, problems[0])
                 up.add_metric([queue.name], 0)
+            else:
+                readable.append((queue.name, queue.source_dsn(), queue.queue_name, queue.consumer_name))
+        timeout = settings.RELAY_METRICS_PGQ_TIMEOUT_SECONDS
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(readable)))) as pool:
+            states = list(pool.map(lambda q: _read_state(q, timeout), readable))
+        for (name, *_), state in zip(readable, states, strict=True):
+            up.add_metric([name], 0 if state is None else 1)
+            if state is None:
                 continue
-            up.add_metric([queue.name], 1)
             if state.registered and state.consumer_lag is not None:
-                pending.add_metric([queue.name], state.pending_events)
-                lag.add_metric([queue.name], state.consumer_lag.total_seconds())
+                pending.add_metric([name], state.pending_events)
+                lag.add_metric([name], state.consumer_lag.total_seconds())
             if state.ticker_lag is not None:
-                tick.add_metric([queue.name], state.ticker_lag.total_seconds())
-        yield from (pending, lag, tick, up)
+                tick.add_metric([name], state.ticker_lag.total_seconds())
+        yield from (pending, lag, tick, up, valid)
+
+
+def _read_state(queue: tuple[str, str, str, str], timeout: float) -> PgqState | None:
+    name, dsn, queue_name, consumer_name = queue
+    try:
+        with StatusReader(dsn, timeout) as reader:
+            return reader.pgq_state(queue_name, consumer_name)
+    except RelayError as exc:
+        logger.warning("queue=%s metrics: %s", name, exc)
+    except Exception as exc:  # one queue's failure must not cost the others their gauges
+        logger.warning("queue=%s metrics: reading PgQ failed: %s: %s", name, type(exc).__name__,
+                       scrub(first_line(exc), *secrets_in(dsn)))
+    return None
 
 
 def exposition() -> bytes:

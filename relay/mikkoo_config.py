@@ -2,18 +2,33 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
+from django.conf import settings
 from django.core.validators import slug_re
 from django.utils.text import slugify
 
+from .config_files import check_node_count, read_text
 from .errors import ConfigError
 from .mikkoo_environment import environment_notes
+from .secret_refs import check_reference, reference_name
+from .secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, is_url
+from .validation import (
+    HEARTBEAT,
+    MAX_FAILURES,
+    PORT,
+    RETRY_DELAY,
+    WAIT_DURATION,
+    Bounds,
+    hosts_problem,
+    name_problem,
+    path_problem,
+)
 
 # Logging and Daemon configure mikkoo's own process and sentry_dsn, statsd and poll_interval its monitoring:
 # this project takes them from the environment, so the import notes which variables to set
@@ -92,24 +107,30 @@ class MikkooConfig:
 
 
 def load(path: str | Path) -> MikkooConfig:
-    """Read and check the mikkoo configuration file at ``path``; raises ConfigError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "not a text file (UTF-8 expected)") from None
-    return parse(text)
+    """Read and check the mikkoo configuration file at ``path``; raises ConfigError.
+
+    A file over ``RELAY_IMPORT_MAX_BYTES`` is refused before it is read.
+    """
+    return parse(read_text(path))
 
 
 def parse(text: str) -> MikkooConfig:
-    """Check a mikkoo configuration given as YAML text; raises ConfigError naming the first bad key."""
+    """Check a mikkoo configuration given as YAML text; raises ConfigError naming the first bad key.
+
+    YAML whose aliases would expand to more than ``RELAY_IMPORT_MAX_NODES``
+    values (a "billion laughs") is refused before anything is built from it.
+    """
+    if len(text) > settings.RELAY_IMPORT_MAX_BYTES:
+        raise ConfigError("", f"too large: over {settings.RELAY_IMPORT_MAX_BYTES:,} characters "
+                              "(RELAY_IMPORT_MAX_BYTES)")
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         raise ConfigError("", f"not valid YAML: {_yaml_problem(exc)}") from None
     except yaml.YAMLError:
         raise ConfigError("", "not valid YAML") from None
+    except RecursionError:
+        raise ConfigError("", "not valid YAML: nested too deeply") from None
     if data is None:
         raise ConfigError("", "the file is empty")
     application = _Mapping(data, "", _TOP_KEYS).mapping("Application", _APPLICATION_KEYS)
@@ -145,22 +166,19 @@ def _worker(name: str, worker_name: str, worker: _Mapping) -> tuple[QueueConfig,
         processes = worker.integer("processes", minimum=1)
         notes.append(f"{worker.at('processes')}: {processes} ignored: the relay works on a queue "
                      "in one task at a time")
-    source_url = worker.string("postgres_url", secret=True)
-    if not _is_postgres_dsn(source_url):
-        raise ConfigError(worker.at("postgres_url"),
-                          "expected a postgresql:// URL or a libpq connection string (key=value ...)")
+    source_url = worker.postgres_dsn("postgres_url")
     connection, connection_notes = _connection(worker)
     queue = QueueConfig(
         path=worker.path,
         name=name,
-        queue_name=worker.string("queue", worker_name),
+        queue_name=worker.name("queue", worker_name),
         source_url=source_url,
-        consumer_name=worker.string("consumer_name", "mikkoo"),
+        consumer_name=worker.name("consumer_name", "mikkoo"),
         confirm=worker.boolean("confirm", True),
-        max_failures=worker.integer("max_failures", 10, minimum=1),
+        max_failures=worker.integer("max_failures", 10, bounds=MAX_FAILURES),
         retry_delay=worker.integer("retry_interval" if "retry_interval" in worker.value else "retry_delay",
-                                   10),
-        wait_duration=worker.number("wait_duration", 10.0),
+                                   10, bounds=RETRY_DELAY),
+        wait_duration=worker.number("wait_duration", 10.0, bounds=WAIT_DURATION),
         unregister=worker.boolean("unregister", True),
         connection=connection,
     )
@@ -171,40 +189,49 @@ def _connection(worker: _Mapping) -> tuple[ConnectionConfig, list[str]]:
     if "rabbitmq_url" in worker.value:
         if "rabbitmq" in worker.value:
             raise ConfigError(worker.path, "give rabbitmq or rabbitmq_url, not both")
-        url = worker.string("rabbitmq_url", secret=True)
-        # The URL is not echoed: without a scheme, its password cannot be told apart to be masked.
-        if _scheme(url) not in ("amqp", "amqps"):
-            raise ConfigError(worker.at("rabbitmq_url"), "expected an amqp:// or amqps:// URL")
+        url = worker.secret("rabbitmq_url")
+        if reference_name(url) is None:
+            # The URL is not echoed: without a scheme, its password cannot be told apart to be masked.
+            if not is_url(url) or _scheme(url) not in ("amqp", "amqps"):
+                raise ConfigError(worker.at("rabbitmq_url"), "expected an amqp:// or amqps:// URL")
+            try:
+                url = check_amqp_url(url)
+            except InvalidConnectionString as exc:
+                raise ConfigError(worker.at("rabbitmq_url"), f"not a valid AMQP URL: {exc}") from None
         return ConnectionConfig(url=url), []
     if "rabbitmq" not in worker.value:
         raise ConfigError(worker.at("rabbitmq"), "required key missing (or give rabbitmq_url)")
     rabbitmq = worker.mapping("rabbitmq", _RABBITMQ_KEYS)
-    settings: dict[str, Any] = {
-        "hosts": rabbitmq.string("host", "localhost"),
-        "port": rabbitmq.integer("port", 5672, minimum=1, maximum=65535),
-        "vhost": rabbitmq.string("vhost", "/"),
-        "username": rabbitmq.string("username", "guest"),
-        "password": rabbitmq.string("password", "guest", secret=True, blank=True),
-        "heartbeat": rabbitmq.integer("heartbeat_interval", 300),
+    hosts = rabbitmq.name("host", "localhost")
+    problem = hosts_problem(hosts)
+    if problem:
+        raise ConfigError(rabbitmq.at("host"), problem)
+    options: dict[str, Any] = {
+        "hosts": hosts,
+        "port": rabbitmq.integer("port", 5672, bounds=PORT),
+        "vhost": rabbitmq.name("vhost", "/"),
+        "username": rabbitmq.name("username", "guest"),
+        "password": rabbitmq.secret("password", "guest", blank=True),
+        "heartbeat": rabbitmq.integer("heartbeat_interval", 300, bounds=HEARTBEAT),
     }
     ssl_options = rabbitmq.mapping("ssl_options", _SSL_KEYS, required=False)
     if ssl_options is None:
-        return ConnectionConfig(**settings), []
+        return ConnectionConfig(**options), []
     if not ssl_options.value:
         # mikkoo connects without TLS when ssl_options is empty; the import must not change that.
-        return ConnectionConfig(**settings), [
+        return ConnectionConfig(**options), [
             f"{ssl_options.path}: empty, so no TLS (as with mikkoo); give at least protocol: 2 for TLS"]
     return ConnectionConfig(
-        **settings,
+        **options,
         use_tls=True,
-        ca_certs=ssl_options.string("ca_certs", "", blank=True),
-        ca_path=ssl_options.string("ca_path", "", blank=True),
+        ca_certs=ssl_options.file_path("ca_certs"),
+        ca_path=ssl_options.file_path("ca_path"),
         ca_data=ssl_options.string("ca_data", "", blank=True),
         tls_protocol=_tls_protocol(ssl_options),
-        certfile=ssl_options.string("certfile", "", blank=True),
-        keyfile=ssl_options.string("keyfile", "", blank=True),
-        key_password=ssl_options.string("password", "", secret=True, blank=True),
-        ciphers=ssl_options.string("ciphers", "", blank=True),
+        certfile=ssl_options.file_path("certfile"),
+        keyfile=ssl_options.file_path("keyfile"),
+        key_password=ssl_options.secret("password", "", blank=True),
+        ciphers=ssl_options.name("ciphers", "", blank=True),
     ), []
 
 
@@ -220,14 +247,7 @@ def _tls_protocol(ssl_options: _Mapping) -> str:
 
 
 def _scheme(url: str) -> str:
-    try:
-        return urlsplit(url).scheme.lower()
-    except ValueError:
-        return ""
-
-
-def _is_postgres_dsn(dsn: str) -> bool:
-    return _scheme(dsn) in ("postgres", "postgresql") or ("=" in dsn and "://" not in dsn)
+    return url.strip().split("://", 1)[0].lower() if is_url(url) else ""
 
 
 class _Mapping:
@@ -239,15 +259,18 @@ class _Mapping:
             # Only the kind of value: a worker given as a bare URL would show its password.
             raise ConfigError(path, f"expected {expected}, got {_shown(value, secret=True)}")
         known = tuple(keys) if keys is not None else tuple(value)
-        for key in value:
-            if key not in known:
-                raise ConfigError(f"{path}/{key}" if path else str(key),
-                                  f"unknown key (known here: {', '.join(sorted(known))})")
         self.value: dict[Any, Any] = value
         self.path = path
+        for key in value:
+            if key not in known:
+                raise ConfigError(self.at(key), f"unknown key (known here: {', '.join(sorted(known))})")
 
     def at(self, key: Any) -> str:
-        return f"{self.path}/{key}" if self.path else str(key)
+        # A key holding a line break or NUL is shown escaped: an error stays one line.
+        text = str(key)
+        if name_problem(text.strip()) is not None:
+            text = text.encode("unicode_escape").decode("ascii")
+        return f"{self.path}/{text}" if self.path else text
 
     def mapping(self, key: str, keys: Iterable[str] | None, required: bool = True) -> _Mapping | None:
         """The mapping under ``key`` knowing ``keys`` (None: any); None if it is optional and empty."""
@@ -267,22 +290,68 @@ class _Mapping:
             raise ConfigError(self.at(key), "must not be empty")
         return value
 
+    def name(self, key: str, default: Any = _REQUIRED, *, blank: bool = False) -> str:
+        """A name (of a queue, consumer, host, user ...): stripped, one line, no control characters."""
+        value = self.string(key, default, blank=blank).strip()
+        problem = name_problem(value)
+        if problem:
+            raise ConfigError(self.at(key), problem)
+        return value
+
+    def secret(self, key: str, default: Any = _REQUIRED, *, blank: bool = False) -> str:
+        """A password or URL, or env:NAME; described in errors only by its kind."""
+        value = self.string(key, default, secret=True, blank=blank)
+        problem = check_reference(value) if value.startswith("env:") else None
+        if problem:
+            raise ConfigError(self.at(key), problem)
+        if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+            raise ConfigError(self.at(key), "must not contain line breaks, tabs, NUL or other control characters")
+        return value
+
+    def file_path(self, key: str) -> str:
+        """An absolute file or directory path, or empty."""
+        value = self.string(key, "", blank=True).strip()
+        problem = path_problem(value)
+        if problem:
+            raise ConfigError(self.at(key), problem)
+        return value
+
+    def postgres_dsn(self, key: str) -> str:
+        """A PostgreSQL URL (rebuilt percent-encoded) or libpq string, or env:NAME."""
+        value = self.secret(key).strip()
+        if reference_name(value) is not None:
+            return value
+        if not is_url(value) and "=" not in value:
+            raise ConfigError(self.at(key), "expected a postgresql:// URL or a libpq connection string (key=value ...)")
+        if is_url(value) and _scheme(value) not in ("postgres", "postgresql"):
+            raise ConfigError(self.at(key), "expected a postgresql:// URL or a libpq connection string (key=value ...)")
+        try:
+            return check_postgres_dsn(value)
+        except InvalidConnectionString as exc:
+            raise ConfigError(self.at(key), f"not a valid PostgreSQL URL or connection string: {exc}") from None
+
     def integer(self, key: str, default: Any = _REQUIRED, *, minimum: int = 0,
-                maximum: int | None = None) -> int:
+                maximum: int | None = None, bounds: Bounds | None = None) -> int:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(self.at(key), f"expected an integer, got {_shown(value)}")
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and at most {maximum}" if maximum is not None else ""
-            raise ConfigError(self.at(key), f"must be at least {minimum}{upper}, got {value}")
+        if bounds is not None:
+            minimum, maximum = int(bounds.minimum), int(bounds.maximum)
+        if value < minimum:
+            raise ConfigError(self.at(key), f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(self.at(key), f"must be at least {minimum} and at most {maximum}, got {value}")
         return value
 
-    def number(self, key: str, default: Any = _REQUIRED) -> float:
+    def number(self, key: str, default: Any = _REQUIRED, *, bounds: Bounds | None = None) -> float:
         value = self._get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(self.at(key), f"expected a number of seconds, got {_shown(value)}")
         if not 0 <= value < math.inf:
             raise ConfigError(self.at(key), f"must be a finite number, at least 0, got {value}")
+        if bounds is not None and not bounds.minimum <= value <= bounds.maximum:
+            raise ConfigError(self.at(key), f"must be at least {bounds.minimum:g} and at most {bounds.maximum:g} "
+                                            f"seconds, got {value:g}")
         return float(value)
 
     def boolean(self, key: str, default: Any = _REQUIRED) -> bool:
@@ -329,7 +398,12 @@ def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in a mapping instead of keeping the last."""
+    """PyYAML's safe loader, refusing a key given twice in a mapping, and aliases that expand beyond bounds."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        check_node_count(node, settings.RELAY_IMPORT_MAX_NODES)
+        return node
 
     def construct_mapping(self, node, deep=False):
         seen = set()

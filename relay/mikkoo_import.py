@@ -80,9 +80,7 @@ def _import_connections(
     changes: list[Change] = []
     for settings, queue in first_user.items():
         name, fields = names[settings], settings.model_fields()
-        # A row named for other settings of this file may be about to change, so it is never a match.
-        same = BrokerConnection.objects.filter(**fields).exclude(name__in=set(names.values()) - {name})
-        row = same.filter(name=name).first() or same.order_by("name").first()
+        row = _same_connection(fields, name, exclude=set(names.values()) - {name})
         if row is not None:
             detail = "" if row.name == name else "same settings as the file"
             changes.append(Change("connection", row.name, "unchanged", detail))
@@ -93,6 +91,20 @@ def _import_connections(
             changes.append(Change("connection", name, outcome, detail))
         rows[settings] = row
     return rows, changes
+
+
+def _same_connection(fields: dict, name: str, exclude: set[str]) -> BrokerConnection | None:
+    """The connection with exactly these settings, preferably the one called ``name``; else the first by name.
+
+    Secrets are encrypted with a fresh nonce each time, so the database cannot
+    compare them: the other fields are matched there, the secrets here. A row
+    named for other settings of this file may be about to change, so it is never a match.
+    """
+    secret = {key: fields[key] for key in BrokerConnection.SECRET_FIELDS}
+    plain = {key: value for key, value in fields.items() if key not in secret}
+    candidates = BrokerConnection.objects.filter(**plain).exclude(name__in=exclude).order_by("name")
+    same = [row for row in candidates if all(getattr(row, key) == value for key, value in secret.items())]
+    return next((row for row in same if row.name == name), None) or next(iter(same), None)
 
 
 def _connection_name(queue_name: str) -> str:

@@ -4,13 +4,30 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .broker import BrokerSettings, TlsSettings
+from .errors import InvalidConfiguration
+from .fields import SecretField, undecryptable
 from .relay import QueueSettings
-from .secrets import redact_url
+from .secret_refs import check_reference, reference_name, resolve
+from .secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url
 from .splitter import SplitterSettings
+from .validation import (
+    CONFIRM_TIMEOUT,
+    CONNECT_TIMEOUT,
+    HEARTBEAT,
+    MAX_FAILURES,
+    PORT,
+    RETRY_DELAY,
+    WAIT_DURATION,
+    tls_problems,
+    validate_hosts,
+    validate_name,
+    validate_path,
+    validate_secret_text,
+    validate_tls_protocol,
+)
 
 
 class BrokerConnection(models.Model):
@@ -20,38 +37,40 @@ class BrokerConnection(models.Model):
         "name", max_length=100, unique=True,
         help_text="A short name for this connection, used by queues and by import_mikkoo.",
     )
-    url = models.CharField(
-        "AMQP URL", max_length=1000, blank=True,
+    url = SecretField(
+        "AMQP URL", max_length=1000, blank=True, validators=[validate_secret_text],
         help_text="amqp:// or amqps:// URL (mikkoo 3's rabbitmq_url). When set it replaces "
-        "host, port, vhost, username and password. Never shown back: leave blank to keep it.",
+        "host, port, vhost, username and password. env:NAME reads it from the environment variable NAME "
+        "when connecting. Stored encrypted; never shown back: leave blank to keep it.",
     )
     hosts = models.CharField(
-        "hosts", max_length=500, default="localhost",
+        "hosts", max_length=500, default="localhost", validators=[validate_hosts],
         help_text="Host name, or several separated by commas for a cluster: the next one is "
-        "tried when one is down. A host may carry its own port as host:port.",
+        "tried when one is down. A host may carry its own port as host:port (an IPv6 address as [::1]:5672).",
     )
     port = models.PositiveIntegerField(
-        "port", default=5672, validators=[MaxValueValidator(65535)],
+        "port", default=5672, validators=PORT.validators(),
         help_text="AMQP port for hosts that name none (5671 is usual with TLS).",
     )
-    vhost = models.CharField("virtual host", max_length=255, default="/",
+    vhost = models.CharField("virtual host", max_length=255, default="/", validators=[validate_name],
                              help_text="RabbitMQ virtual host.")
-    username = models.CharField("username", max_length=255, default="guest",
+    username = models.CharField("username", max_length=255, default="guest", validators=[validate_name],
                                 help_text="RabbitMQ user.")
-    password = models.CharField(
-        "password", max_length=255, blank=True, default="guest",
-        help_text="RabbitMQ password. Never shown back: leave blank to keep the stored one.",
+    password = SecretField(
+        "password", max_length=255, blank=True, default="guest", validators=[validate_secret_text],
+        help_text="RabbitMQ password, or env:NAME to read it from the environment variable NAME when "
+        "connecting. Stored encrypted; never shown back: leave blank to keep the stored one.",
     )
     heartbeat = models.PositiveIntegerField(
-        "heartbeat interval (s)", default=300,
+        "heartbeat interval (s)", default=300, validators=HEARTBEAT.validators(),
         help_text="AMQP heartbeat in seconds (mikkoo's heartbeat_interval); 0 turns it off.",
     )
     connect_timeout = models.FloatField(
-        "connect timeout (s)", default=5.0, validators=[MinValueValidator(0.1)],
+        "connect timeout (s)", default=5.0, validators=CONNECT_TIMEOUT.validators(),
         help_text="Seconds to wait for a TCP/AMQP connection before trying the next host.",
     )
     confirm_timeout = models.FloatField(
-        "confirm timeout (s)", default=30.0, validators=[MinValueValidator(0.1)],
+        "confirm timeout (s)", default=30.0, validators=CONFIRM_TIMEOUT.validators(),
         help_text="Seconds to wait for RabbitMQ to confirm published messages; events still "
         "unconfirmed then are retried instead of waiting forever.",
     )
@@ -59,27 +78,31 @@ class BrokerConnection(models.Model):
         "use TLS", default=False,
         help_text="Connect with TLS (mikkoo's ssl_options). Implied by an amqps:// URL.",
     )
-    ca_certs = models.CharField("CA certificates file", max_length=500, blank=True,
-                                help_text="Path of a PEM file of CA certificates to verify the server.")
-    ca_path = models.CharField("CA certificates directory", max_length=500, blank=True,
-                               help_text="Directory of hashed CA certificates.")
+    ca_certs = models.CharField("CA certificates file", max_length=500, blank=True, validators=[validate_path],
+                                help_text="Absolute path of a PEM file of CA certificates to verify the server.")
+    ca_path = models.CharField("CA certificates directory", max_length=500, blank=True, validators=[validate_path],
+                               help_text="Absolute path of a directory of hashed CA certificates.")
     ca_data = models.TextField("CA certificates (PEM)", blank=True,
                                help_text="CA certificates given inline, PEM encoded.")
     tls_protocol = models.CharField(
-        "TLS protocol", max_length=40, blank=True,
+        "TLS protocol", max_length=40, blank=True, validators=[validate_tls_protocol],
         help_text="Minimum TLS version, e.g. TLSv1_2 (mikkoo's ssl_options protocol). "
         "Blank: the library's secure default.",
     )
-    certfile = models.CharField("client certificate file", max_length=500, blank=True,
-                                help_text="Path of the client certificate (PEM) for mutual TLS.")
-    keyfile = models.CharField("client key file", max_length=500, blank=True,
-                               help_text="Path of the client certificate's private key.")
-    key_password = models.CharField(
-        "client key password", max_length=255, blank=True,
-        help_text="Password of the client key. Never shown back: leave blank to keep it.",
+    certfile = models.CharField("client certificate file", max_length=500, blank=True, validators=[validate_path],
+                                help_text="Absolute path of the client certificate (PEM) for mutual TLS.")
+    keyfile = models.CharField("client key file", max_length=500, blank=True, validators=[validate_path],
+                               help_text="Absolute path of the client certificate's private key.")
+    key_password = SecretField(
+        "client key password", max_length=255, blank=True, validators=[validate_secret_text],
+        help_text="Password of the client key, or env:NAME to read it from the environment variable NAME. "
+        "Stored encrypted; never shown back: leave blank to keep it.",
     )
-    ciphers = models.CharField("ciphers", max_length=500, blank=True,
+    ciphers = models.CharField("ciphers", max_length=500, blank=True, validators=[validate_name],
                                help_text="OpenSSL cipher list. Blank: the library's default.")
+
+    #: Fields that hold a secret (or an env:NAME reference to one): encrypted, never shown back.
+    SECRET_FIELDS = ("url", "password", "key_password")
 
     class Meta:
         verbose_name = "RabbitMQ connection"
@@ -95,27 +118,108 @@ class BrokerConnection(models.Model):
             return redact_url(self.url)
         return f"{self.username}@{self.hosts}:{self.port}{self.vhost}"
 
+    def clean(self) -> None:
+        errors = _secret_reference_errors(self, self.SECRET_FIELDS)
+        if self.url and "url" not in errors and reference_name(self.url) is None:
+            try:
+                self.url = check_amqp_url(self.url)
+            except InvalidConnectionString as exc:
+                errors["url"] = f"not a valid AMQP URL: {exc}"
+        if errors:
+            raise ValidationError(errors)
+
+    def configuration_problems(self) -> list[str]:
+        """What makes this connection unusable as stored (never a secret); empty when it can be used."""
+        try:
+            self.to_settings()
+        except InvalidConfiguration as exc:
+            return [str(exc)]
+        return []
+
     def to_settings(self) -> BrokerSettings:
-        """The plain settings object the publisher takes."""
+        """The plain settings object the publisher takes; raises InvalidConfiguration when a value is unusable.
+
+        ``env:NAME`` references are read from the environment now, and TLS
+        files are loaded, so what cannot work is said before connecting.
+        """
+        _check_fields(self, self.SECRET_FIELDS)
+        url = _secret(self, "url")
+        if url:
+            try:
+                url = check_amqp_url(url)
+            except InvalidConnectionString as exc:
+                raise InvalidConfiguration(f"AMQP URL: not a valid AMQP URL: {exc}") from None
+        password, key_password = _secret(self, "password"), _secret(self, "key_password")
         tls = None
-        if self.use_tls or self.url.startswith("amqps://"):
+        if self.use_tls or url.lower().startswith("amqps://"):
             tls = TlsSettings(
                 ca_certs=self.ca_certs, ca_path=self.ca_path, ca_data=self.ca_data,
                 protocol=self.tls_protocol, certfile=self.certfile, keyfile=self.keyfile,
-                password=self.key_password, ciphers=self.ciphers,
+                password=key_password, ciphers=self.ciphers,
             )
+            problems = tls_problems(ca_certs=tls.ca_certs, ca_path=tls.ca_path, ca_data=tls.ca_data,
+                                    protocol=tls.protocol, certfile=tls.certfile, keyfile=tls.keyfile,
+                                    password=tls.password, ciphers=tls.ciphers)
+            if problems:
+                raise InvalidConfiguration("; ".join(f"{_TLS_LABELS[option]}: {problem}"
+                                                     for option, problem in problems.items()))
         return BrokerSettings(
-            url=self.url,
+            url=url,
             hosts=tuple(h.strip() for h in self.hosts.split(",") if h.strip()),
             port=self.port,
             vhost=self.vhost,
             username=self.username,
-            password=self.password,
+            password=password,
             heartbeat=self.heartbeat,
             connect_timeout=self.connect_timeout,
             confirm_timeout=self.confirm_timeout,
             tls=tls,
         )
+
+
+#: What the admin calls each TLS option.
+_TLS_LABELS = {"ca_certs": "CA certificates file", "ca_path": "CA certificates directory",
+               "ca_data": "CA certificates (PEM)", "protocol": "TLS protocol", "certfile": "client certificate file",
+               "keyfile": "client key file", "ciphers": "ciphers"}
+
+
+def _label(instance: models.Model, field: str) -> str:
+    try:
+        return str(instance._meta.get_field(field).verbose_name)
+    except Exception:  # NON_FIELD_ERRORS and the like
+        return ""
+
+
+def _secret_reference_errors(instance: models.Model, fields: tuple[str, ...]) -> dict[str, str]:
+    errors = {}
+    for field in fields:
+        value = getattr(instance, field)
+        if value and undecryptable(value):
+            errors[field] = ("the stored value cannot be decrypted: SECRET_KEY or SALT_KEY is not the one it was "
+                             "stored with (set SECRET_KEY_FALLBACKS, or enter it again)")
+            continue
+        problem = check_reference(value) if value else None
+        if problem:
+            errors[field] = problem
+    return errors
+
+
+def _check_fields(instance: models.Model, secret_fields: tuple[str, ...], exclude: tuple[str, ...] = ()) -> None:
+    """Run the model's own validation on stored values; InvalidConfiguration naming each field at fault."""
+    try:
+        instance.clean_fields(exclude=exclude)
+        instance.clean()
+    except ValidationError as exc:
+        problems = []
+        for field, messages in exc.message_dict.items():
+            label = _label(instance, field)
+            problems.append(f"{label}: {' '.join(messages)}" if label else " ".join(messages))
+        raise InvalidConfiguration("; ".join(problems)) from None
+
+
+def _secret(instance: models.Model, field: str) -> str:
+    """A secret field's value, read from the environment when it holds env:NAME."""
+    return resolve(getattr(instance, field), _label(instance, field))
 
 
 class RelayedQueue(models.Model):
@@ -131,15 +235,16 @@ class RelayedQueue(models.Model):
         "name", max_length=100, unique=True,
         help_text="Name used by relay_once and the schedule; usually the PgQ queue name.",
     )
-    queue_name = models.CharField("PgQ queue", max_length=255,
+    queue_name = models.CharField("PgQ queue", max_length=255, validators=[validate_name],
                                   help_text="The PgQ queue to consume. Created if missing.")
-    source_url = models.CharField(
-        "source PostgreSQL URL", max_length=1000,
+    source_url = SecretField(
+        "source PostgreSQL URL", max_length=1000, validators=[validate_secret_text],
         help_text="postgres:// URL or libpq connection string of the database the queue "
-        "lives in. Never shown back with its password: leave blank to keep it.",
+        "lives in, or env:NAME to read it from the environment variable NAME. Stored encrypted; "
+        "never shown back with its password: leave blank to keep it.",
     )
     consumer_name = models.CharField(
-        "consumer name", max_length=255, default="mikkoo",
+        "consumer name", max_length=255, default="mikkoo", validators=[validate_name],
         help_text="PgQ consumer to register and read as (mikkoo's default: mikkoo).",
     )
     target = models.CharField(
@@ -153,11 +258,11 @@ class RelayedQueue(models.Model):
         verbose_name="RabbitMQ connection",
         help_text="Where this queue's events are published. Required for the RabbitMQ target.",
     )
-    target_url = models.CharField(
-        "target PostgreSQL URL", max_length=1000, blank=True,
+    target_url = SecretField(
+        "target PostgreSQL URL", max_length=1000, blank=True, validators=[validate_secret_text],
         help_text="For the PostgreSQL target: postgres:// URL or libpq connection string of the database "
-        "that holds the target queues (PgQ installed). Never shown back with its password: leave blank "
-        "to keep it.",
+        "that holds the target queues (PgQ installed), or env:NAME. Stored encrypted; never shown back with "
+        "its password: leave blank to keep it.",
     )
     create_target_queues = models.BooleanField(
         "create target queues", default=True,
@@ -176,15 +281,15 @@ class RelayedQueue(models.Model):
         help_text="Publish with delivery_mode 2 unless an event's ev_extra3 says otherwise.",
     )
     max_failures = models.PositiveIntegerField(
-        "max failures", default=10, validators=[MinValueValidator(1)],
+        "max failures", default=10, validators=MAX_FAILURES.validators(),
         help_text="Failures of one event before it is moved to the dead letters.",
     )
     retry_delay = models.PositiveIntegerField(
-        "retry delay (s)", default=10,
-        help_text="Seconds until PgQ hands a failed event back (pgq.event_retry).",
+        "retry delay (s)", default=10, validators=RETRY_DELAY.validators(),
+        help_text="Seconds until PgQ hands a failed event back (pgq.event_retry), at most a day.",
     )
     wait_duration = models.FloatField(
-        "wait duration (s)", default=10.0, validators=[MinValueValidator(0.0)],
+        "wait duration (s)", default=10.0, validators=WAIT_DURATION.validators(),
         help_text="Seconds to wait after an empty poll before polling again.",
     )
     unregister = models.BooleanField(
@@ -192,6 +297,9 @@ class RelayedQueue(models.Model):
         help_text="Unregister the PgQ consumer when this queue is deleted or retired. "
         "Never done when a worker stops.",
     )
+
+    #: Fields that hold a secret (or an env:NAME reference to one): encrypted, never shown back.
+    SECRET_FIELDS = ("source_url", "target_url")
 
     class Meta:
         verbose_name = "relayed queue"
@@ -210,21 +318,57 @@ class RelayedQueue(models.Model):
         return redact_url(self.target_url)
 
     def clean(self) -> None:
-        errors = {}
+        errors = _secret_reference_errors(self, self.SECRET_FIELDS)
         if self.target == self.Target.RABBITMQ and self.connection_id is None:
             errors["connection"] = "A RabbitMQ connection is required for the RabbitMQ target."
         if self.target == self.Target.POSTGRES and not self.target_url:
             errors["target_url"] = "A target PostgreSQL URL is required for the PostgreSQL target."
+        for field in self.SECRET_FIELDS:
+            value = getattr(self, field)
+            if value and field not in errors and reference_name(value) is None:
+                try:
+                    setattr(self, field, check_postgres_dsn(value))
+                except InvalidConnectionString as exc:
+                    errors[field] = f"not a PostgreSQL URL or connection string: {exc}"
         if errors:
             raise ValidationError(errors)
 
+    def source_dsn(self) -> str:
+        """The source database's URL or libpq string, read from the environment for env:NAME; checked."""
+        return self._dsn("source_url")
+
+    def target_dsn(self) -> str:
+        """The target database's URL or libpq string (PostgreSQL target), as :meth:`source_dsn`."""
+        return self._dsn("target_url")
+
+    def _dsn(self, field: str) -> str:
+        value = _secret(self, field)
+        try:
+            return check_postgres_dsn(value)
+        except InvalidConnectionString as exc:
+            raise InvalidConfiguration(f"{_label(self, field)}: not a PostgreSQL URL or connection string: "
+                                       f"{exc}") from None
+
+    def configuration_problems(self) -> list[str]:
+        """What makes this queue unusable as stored, its connection's included (never a secret); empty if usable."""
+        try:
+            self.to_settings()
+        except InvalidConfiguration as exc:
+            return [str(exc)]
+        return []
+
+    def _checked(self) -> None:
+        # The connection is checked as a whole by its own to_settings(); here only that there is one.
+        _check_fields(self, self.SECRET_FIELDS, exclude=("connection",))
+
     def to_splitter_settings(self) -> SplitterSettings:
-        """The plain settings object the queue splitter takes (PostgreSQL target)."""
+        """The plain settings object the queue splitter takes (PostgreSQL target); raises InvalidConfiguration."""
+        self._checked()
         return SplitterSettings(
             name=self.name,
             queue_name=self.queue_name,
-            source_dsn=self.source_url,
-            target_dsn=self.target_url,
+            source_dsn=self.source_dsn(),
+            target_dsn=self.target_dsn(),
             consumer_name=self.consumer_name,
             create_target_queues=self.create_target_queues,
             max_failures=self.max_failures,
@@ -233,20 +377,29 @@ class RelayedQueue(models.Model):
         )
 
     def to_settings(self) -> QueueSettings | SplitterSettings:
-        """The plain settings object the queue's engine takes: the relay's, or the splitter's (PostgreSQL target)."""
+        """The plain settings object the queue's engine takes: the relay's, or the splitter's (PostgreSQL target).
+
+        Raises :class:`~relay.errors.InvalidConfiguration` naming the field at
+        fault when a stored value cannot be used (it never quotes a secret).
+        """
         if self.target == self.Target.POSTGRES:
             return self.to_splitter_settings()
+        self._checked()
+        try:
+            broker = self.connection.to_settings()
+        except InvalidConfiguration as exc:
+            raise InvalidConfiguration(f"RabbitMQ connection {self.connection.name}: {exc}") from None
         return QueueSettings(
             name=self.name,
             queue_name=self.queue_name,
-            source_dsn=self.source_url,
+            source_dsn=self.source_dsn(),
             consumer_name=self.consumer_name,
             confirm=self.confirm,
             persistent=self.persistent,
             max_failures=self.max_failures,
             retry_delay=self.retry_delay,
             wait_duration=self.wait_duration,
-            broker=self.connection.to_settings(),
+            broker=broker,
         )
 
 

@@ -1,6 +1,15 @@
-"""The operator's machine endpoints: /health/ (JSON, 503 when unhealthy) and /metrics (Prometheus)."""
+"""The operator's machine endpoints: /health/ (JSON, 503 when unhealthy) and /metrics (Prometheus).
+
+Anonymous callers of /health/ (a load balancer) learn only healthy or not,
+overall and per queue; hosts, users and errors go to a staff session or to a
+caller with ``Authorization: Bearer <RELAY_HEALTH_TOKEN>``. /metrics asks for
+``RELAY_METRICS_TOKEN`` (or a staff session) when that is set.
+"""
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -10,15 +19,36 @@ from . import metrics
 from .health import check_health
 
 
+def _is_staff(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def _has_token(request: HttpRequest, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 @never_cache
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """Every enabled queue's health, the same report as ``manage.py relay_health --json``."""
-    report = check_health()
-    return JsonResponse(report.as_dict(), status=200 if report.healthy else 503)
+    """Every enabled queue's health: the same engine as ``manage.py relay_health``, answering within a second."""
+    report = check_health(deadline=settings.RELAY_HEALTH_DEADLINE_SECONDS, cached=True)
+    details = _is_staff(request) or _has_token(request, settings.RELAY_HEALTH_TOKEN)
+    response = JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503)
+    # A 503 is this endpoint's answer, not a server error: Django would log one ERROR line per poll
+    # (and send it to Sentry). The problems are in the answer and in relay_health.
+    response._has_been_logged = True
+    return response
 
 
 @never_cache
 @require_GET
 def prometheus(request: HttpRequest) -> HttpResponse:
+    token = settings.RELAY_METRICS_TOKEN
+    if token and not (_has_token(request, token) or _is_staff(request)):
+        response = HttpResponse("a bearer token is required (RELAY_METRICS_TOKEN)\n", status=401,
+                                content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

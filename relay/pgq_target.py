@@ -10,10 +10,10 @@ from typing import Any
 import psycopg2
 from psycopg2.sql import SQL, Identifier
 
-from .database import Database, describe_failure, first_line, password_of
+from .database import Database, describe_failure, first_line
 from .errors import TargetUnavailable
 from .events import Event, SourceBatch
-from .secrets import redact_url, scrub
+from .secrets import redact_url, scrub, secrets_in
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class PgqTarget(Database):
             self._rollback_quietly()
             raise target_error(self.dsn, exc, doing) from None
         except psycopg2.Error as exc:
-            reason = scrub(first_line(exc), password_of(self.dsn))
+            reason = scrub(first_line(exc), *secrets_in(self.dsn))
         self._run(doing, "ROLLBACK TO SAVEPOINT mikkoo_relay_statement", fetch=False)
         return reason
 

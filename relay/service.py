@@ -80,7 +80,7 @@ def retire_queue(queue: RelayedQueue) -> str:
     cannot be reached to unregister. A worker stopping never unregisters: only this does.
     """
     if queue.unregister:
-        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+        consumer = PgqConsumer(queue.source_dsn(), queue.queue_name, queue.consumer_name)
         consumer.connect()
         try:
             removed = consumer.unregister()
@@ -108,7 +108,7 @@ def replay_dead_letters(letters: Iterable[DeadLetter], user: str) -> int:
     replayed = 0
     for queue_letters in by_queue.values():
         queue = queue_letters[0].queue
-        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name)
+        consumer = PgqConsumer(queue.source_dsn(), queue.queue_name, queue.consumer_name)
         consumer.connect()
         try:
             consumer.insert_events((letter.event_type, letter.event_data, letter.extra1, letter.extra2,
@@ -160,8 +160,9 @@ def sync_dead_letters(queue: RelayedQueue, connections: Connections | None = Non
     """
     last = queue.dead_letters.order_by("-source_id").values_list("source_id", flat=True).first() or 0
     copied = 0
-    with (connections or OwnConnections()).source(queue.source_url) as connection:
-        consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name, connection)
+    dsn = queue.source_dsn()
+    with (connections or OwnConnections()).source(dsn) as connection:
+        consumer = PgqConsumer(dsn, queue.queue_name, queue.consumer_name, connection)
         while rows := consumer.dead_letters_since(last):
             with transaction.atomic():
                 DeadLetter.objects.bulk_create(

@@ -8,15 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg2
+from django.conf import settings
 from django.core.validators import slug_re
 from django.db import transaction
 from django.utils.text import slugify
 
+from .config_files import LimitedInterpolation, read_text
 from .errors import ConfigError
 from .models import RelayedQueue
-from .secrets import redact_url
+from .secret_refs import reference_name
+from .secrets import InvalidConnectionString, check_postgres_dsn, is_url, redact_url
 from .upsert import upsert_by_name
+from .validation import WAIT_DURATION, name_problem
 
 # Skytools 2 reads [queue_splitter], Skytools 3's queue_splitter3 script reads [queue_splitter3].
 SECTIONS = ("queue_splitter", "queue_splitter3")
@@ -63,14 +66,11 @@ class SplitterConfig:
 
 
 def load(path: str | Path) -> SplitterConfig:
-    """Read and check the queue_splitter configuration file at ``path``; raises ConfigError."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(str(path), "not a text file (UTF-8 expected)") from None
-    return parse(text, str(path))
+    """Read and check the queue_splitter configuration file at ``path``; raises ConfigError.
+
+    A file over ``RELAY_IMPORT_MAX_BYTES`` is refused before it is read.
+    """
+    return parse(read_text(path), str(path))
 
 
 def parse(text: str, filename: str = "queue_splitter.ini") -> SplitterConfig:
@@ -79,7 +79,10 @@ def parse(text: str, filename: str = "queue_splitter.ini") -> SplitterConfig:
     ``filename`` gives what Skytools derives from it: the default ``job_name``
     (the file's name without extension) and ``%(config_dir)s``.
     """
-    parser = configparser.ConfigParser(strict=True)
+    if len(text) > settings.RELAY_IMPORT_MAX_BYTES:
+        raise ConfigError("", f"too large: over {settings.RELAY_IMPORT_MAX_BYTES:,} characters "
+                              "(RELAY_IMPORT_MAX_BYTES)")
+    parser = configparser.ConfigParser(strict=True, interpolation=LimitedInterpolation())
     try:
         parser.read_string(text, source=filename)
     # Only line numbers: configparser's own messages quote the lines, which may hold a password.
@@ -103,7 +106,7 @@ def parse(text: str, filename: str = "queue_splitter.ini") -> SplitterConfig:
     section = _Section(parser, found[0], filename)
     notes = [f"[{name}]: section ignored (only [{section.name}] is read)"
              for name in parser.sections() if name != section.name]
-    job_name = section.string("job_name", Path(filename).stem)
+    job_name = section.name_value("job_name", Path(filename).stem)
     name = job_name if slug_re.match(job_name) else slugify(job_name)
     if not name:
         raise ConfigError(section.at("job_name"), "no queue name can be made of it (use letters, digits, - and _)")
@@ -119,10 +122,10 @@ def parse(text: str, filename: str = "queue_splitter.ini") -> SplitterConfig:
     return SplitterConfig(
         section=section.name,
         name=name,
-        queue_name=section.string("pgq_queue_name"),
+        queue_name=section.name_value("pgq_queue_name"),
         source_url=section.dsn("src_db"),
         target_url=section.dsn("dst_db"),
-        consumer_name=section.string("pgq_consumer_id", job_name),
+        consumer_name=section.name_value("pgq_consumer_id", job_name),
         wait_duration=section.seconds("loop_delay", DEFAULT_LOOP_DELAY),
         notes=tuple(notes),
     )
@@ -171,12 +174,31 @@ class _Section:
             raise ConfigError(self.at(key), "must not be empty")
         return value
 
-    def dsn(self, key: str) -> str:
-        value = self.string(key)
-        if not _is_postgres_dsn(value):
-            raise ConfigError(self.at(key), "expected a libpq connection string (dbname=... host=...) "
-                              "or a postgresql:// URL")
+    def name_value(self, key: str, default: str | None = None) -> str:
+        """A name: one line (an indented continuation line would put a line break into it), no control characters."""
+        value = self.string(key, default)
+        problem = name_problem(value)
+        if problem:
+            raise ConfigError(self.at(key), problem)
         return value
+
+    def dsn(self, key: str) -> str:
+        """A libpq string (continuation lines joined by spaces, as libpq reads them), a PostgreSQL URL or env:NAME."""
+        value = self.string(key)
+        if reference_name(value) is not None:
+            return value
+        expected = "expected a libpq connection string (dbname=... host=...) or a postgresql:// URL"
+        if is_url(value):
+            if value.split("://", 1)[0].lower() not in ("postgres", "postgresql"):
+                raise ConfigError(self.at(key), expected)
+        elif "=" not in value:
+            raise ConfigError(self.at(key), expected)
+        else:
+            value = " ".join(value.split("\n"))
+        try:
+            return check_postgres_dsn(value)
+        except InvalidConnectionString as exc:
+            raise ConfigError(self.at(key), f"{expected}: {exc}") from None
 
     def seconds(self, key: str, default: float) -> float:
         if not self.has(key):
@@ -188,19 +210,9 @@ class _Section:
             raise ConfigError(self.at(key), f"expected a number of seconds, got {text!r}") from None
         if not 0 <= value < math.inf:
             raise ConfigError(self.at(key), f"must be a finite number, at least 0, got {text}")
+        if value > WAIT_DURATION.maximum:
+            raise ConfigError(self.at(key), f"must be at most {WAIT_DURATION.maximum:g} seconds, got {text}")
         return value
-
-
-def _is_postgres_dsn(dsn: str) -> bool:
-    if "://" in dsn and not dsn.lower().startswith(("postgres://", "postgresql://")):
-        return False
-    if "://" not in dsn and "=" not in dsn:
-        return False
-    try:
-        psycopg2.extensions.parse_dsn(dsn)
-    except psycopg2.ProgrammingError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)

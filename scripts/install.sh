@@ -24,6 +24,8 @@ dpkg -s pgqd >/dev/null 2>&1 || apt_packages+=(pgqd)
 if [ "${1:-}" = "--with-browser" ]; then  # the tests drive the admin in headless Chromium
     dpkg -s chromium >/dev/null 2>&1 || apt_packages+=(chromium)
     dpkg -s chromium-driver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+    # Debian's docker-compose validates docker-compose.yml in scripts/test.sh (no Docker daemon needed).
+    dpkg -s docker-compose >/dev/null 2>&1 || apt_packages+=(docker-compose)
 fi
 python3 -m venv --help >/dev/null 2>&1 || apt_packages+=(python3-venv)
 if [ ${#apt_packages[@]} -gt 0 ]; then

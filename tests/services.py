@@ -206,3 +206,18 @@ def restart_postgresql() -> None:
     finally:
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "start"],
                        capture_output=True, timeout=120)
+
+
+@contextmanager
+def silent_listener():
+    """A loopback port that accepts TCP connections (the kernel's backlog) and never answers: a hung server.
+
+    Yields the port; a client waits for its own timeout, as with a host behind a dropping firewall.
+    """
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()

@@ -75,3 +75,43 @@ def test_discarding_asks_first_then_removes_the_rows(dead, admin_client):
 
     admin_client.post(url, {"action": "discard", "_selected_action": ids, "post": "yes"})
     assert DeadLetter.objects.filter(pk__in=ids).count() == 0
+
+
+@pytest.fixture
+def big(queue):
+    """A dead letter with a 5 MB body and large extras and reason, as a producer's bug can make."""
+    return DeadLetter.objects.create(
+        queue=queue, source_id=99, event_id=99, event_type="orders.huge", event_data="B" * 5_000_000,
+        extra3="{" + "3" * 1_000_000 + "}", reason="ev_extra3 is not valid JSON: " + "R" * 100_000, failures=1,
+        dead_lettered_at="2026-01-01T00:00:00Z")
+
+
+def test_a_big_dead_letter_lists_as_a_prefix_and_its_size(big, admin_client):
+    response = admin_client.get(reverse("admin:relay_deadletter_changelist"))
+
+    page = response.content.decode()
+    assert response.status_code == 200 and len(response.content) < 200_000
+    assert "B" * 120 + "… (5,000,000 characters)" in page
+    assert "(100,029 characters)" in page
+
+
+def test_its_page_shows_a_bounded_preview_and_offers_the_whole_body(big, admin_client, django_user_model, client):
+    response = admin_client.get(reverse("admin:relay_deadletter_change", args=[big.pk]))
+
+    page = response.content.decode()
+    assert response.status_code == 200 and len(response.content) < 300_000
+    assert "The first 10,000 of 5,000,000 characters." in page
+    download = reverse("admin:relay_deadletter_download", args=[big.pk, "event_data"])
+    assert download in page
+
+    whole = admin_client.get(download)
+    assert whole.status_code == 200
+    assert whole["Content-Disposition"] == f'attachment; filename="dead-letter-{big.pk}-event_data.txt"'
+    assert whole["Content-Type"] == "application/octet-stream"
+    assert whole.content == b"B" * 5_000_000
+    assert admin_client.get(reverse("admin:relay_deadletter_download", args=[big.pk, "password"])).status_code == 404
+
+    # Staff who may not see dead letters cannot download them either.
+    stranger = django_user_model.objects.create_user("stranger", password="x-123-stranger", is_staff=True)
+    client.force_login(stranger)
+    assert client.get(download).status_code == 403

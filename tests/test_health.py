@@ -2,14 +2,29 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from django.core.cache import cache
 
 from relay.models import BrokerConnection, RelayedQueue
 
 from . import services
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+TOKEN = "health-token-for-tests"
+AUTHORISED = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def health_settings(settings):
+    """Details need the token; the checks may take their time here, and no answer is kept from another test."""
+    settings.RELAY_HEALTH_TOKEN = TOKEN
+    settings.RELAY_HEALTH_DEADLINE_SECONDS = 30
+    cache.clear()
+    yield
+    cache.clear()
 
 
 def add_queue(queue_name, source_url, connection, **fields):
@@ -21,7 +36,7 @@ def test_a_queue_with_everything_reachable_is_healthy(client, source_dsn, pgq_qu
     services.tick(source_dsn, pgq_queue)
     queue = add_queue(pgq_queue, source_dsn, broker)
 
-    response = client.get("/health/")
+    response = client.get("/health/", **AUTHORISED)
 
     assert response.status_code == 200
     report = response.json()
@@ -46,7 +61,7 @@ def test_unreachable_source_and_rabbitmq_make_it_unhealthy_without_passwords(cli
     no_rabbit = add_queue(pgq_queue, source_dsn, down, consumer_name="other")
     services.sql(source_dsn, "SELECT pgq.register_consumer(%s, 'other')", (pgq_queue,))
 
-    response = client.get("/health/")
+    response = client.get("/health/", **AUTHORISED)
 
     assert response.status_code == 503
     body = response.content.decode()
@@ -76,7 +91,7 @@ def test_consumer_lag_and_missing_ticks_over_their_bounds(client, settings, sour
     settings.RELAY_HEALTH_MAX_LAG_SECONDS = 0
     settings.RELAY_HEALTH_MAX_TICK_AGE_SECONDS = 0
 
-    response = client.get("/health/")
+    response = client.get("/health/", **AUTHORISED)
 
     assert response.status_code == 503
     problems = response.json()["queues"][queue.name]["problems"]
@@ -84,3 +99,59 @@ def test_consumer_lag_and_missing_ticks_over_their_bounds(client, settings, sour
     assert any(p.startswith("no PgQ tick for") and "is pgqd running?" in p for p in problems)
     command = services.manage("relay_health", env={"RELAY_HEALTH_MAX_LAG_SECONDS": "0"})
     assert command.returncode == 1 and "consumer lag" in command.stderr
+
+
+def test_anonymous_callers_learn_only_healthy_or_not(client, admin_client, source_dsn, pgq_queue, broker):
+    services.tick(source_dsn, pgq_queue)
+    healthy = add_queue(pgq_queue, source_dsn, broker)
+    down = add_queue("orders", "postgres://relay:s3cret-pg@127.0.0.1:1/app", broker)
+
+    anonymous = client.get("/health/")
+    staff = admin_client.get("/health/")
+    wrong_token = client.get("/health/", HTTP_AUTHORIZATION="Bearer not-the-token")
+
+    assert anonymous.status_code == staff.status_code == 503
+    assert anonymous.json() == {"healthy": False, "queues": {healthy.name: {"healthy": True},
+                                                             down.name: {"healthy": False}}}
+    assert wrong_token.json() == anonymous.json()
+    body = anonymous.content.decode()
+    assert "127.0.0.1" not in body and "relay" not in body and "postgres" not in body
+    assert staff.json()["queues"][down.name]["problems"][0].startswith("source database postgres://relay:***@")
+
+
+def test_metrics_need_the_token_when_one_is_set(client, admin_client, settings):
+    settings.RELAY_METRICS_TOKEN = "metrics-token"
+
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token").status_code == 200
+    assert admin_client.get("/metrics").status_code == 200
+
+
+def test_a_source_that_never_answers_costs_the_endpoint_its_deadline_not_its_timeout(
+        client, settings, source_dsn, pgq_queue, broker):
+    settings.RELAY_HEALTH_DEADLINE_SECONDS = 0.5
+    settings.RELAY_HEALTH_TIMEOUT_SECONDS = 2
+    services.tick(source_dsn, pgq_queue)
+    with services.silent_listener() as port:
+        hung = add_queue("orders", f"postgres://relay@127.0.0.1:{port}/app", broker)
+
+        first = client.get("/health/", **AUTHORISED)
+
+        assert first.status_code == 503
+        assert first.json()["queues"][hung.name]["problems"] == ["no answer within 0.5 s (still checking)"]
+        time.sleep(2.5)  # the check finishes in the background, within its own timeout
+        later = client.get("/health/", **AUTHORISED).json()["queues"][hung.name]
+        assert later["source"] == "unreachable" and "connecting failed" in later["problems"][0]
+
+
+def test_answers_are_kept_a_few_seconds(client, settings, source_dsn, pgq_queue, broker):
+    services.tick(source_dsn, pgq_queue)
+    queue = add_queue(pgq_queue, source_dsn, broker)
+    assert client.get("/health/").status_code == 200
+    services.sql(source_dsn, "SELECT pgq.unregister_consumer(%s, 'mikkoo')", (pgq_queue,))
+
+    assert client.get("/health/").status_code == 200  # from the cache: the sources are not asked again
+    cache.clear()
+    assert client.get("/health/").json()["queues"][queue.name] == {"healthy": False}
+    services.sql(source_dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (pgq_queue,))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from ..connections import Connections, OwnConnections
-from ..errors import RelayError
+from ..errors import InvalidConfiguration, RelayError
 from ..models import QueueStatus, RelayedQueue
 from ..pgq import PgqConsumer
 from ..secrets import redact_url
@@ -36,15 +36,19 @@ def register_consumers(queues: Iterable[RelayedQueue], connections: Connections 
     """
     connections = connections or OwnConnections()
     by_source: dict[str, list[RelayedQueue]] = {}
-    for queue in queues:
-        by_source.setdefault(queue.source_url, []).append(queue)
     results: list[Registration] = []
+    for queue in queues:
+        try:
+            # env:NAME read now; a source that cannot be used is that queue's registration error.
+            by_source.setdefault(queue.source_dsn(), []).append(queue)
+        except InvalidConfiguration as exc:
+            results.append(Registration(queue, f"invalid configuration: {exc}"))
     for dsn, group in by_source.items():
         done: list[Registration] = []
         try:
             with connections.source(dsn) as connection:
                 for queue in group:
-                    done.append(_register(connections, connection, queue))
+                    done.append(_register(connections, connection, dsn, queue))
         except RelayError as exc:
             done.extend(Registration(queue, str(exc)) for queue in group[len(done):])
         results.extend(done)
@@ -52,13 +56,13 @@ def register_consumers(queues: Iterable[RelayedQueue], connections: Connections 
     return results
 
 
-def _register(connections: Connections, connection: object, queue: RelayedQueue) -> Registration:
-    consumer = PgqConsumer(queue.source_url, queue.queue_name, queue.consumer_name, connection)
+def _register(connections: Connections, connection: object, dsn: str, queue: RelayedQueue) -> Registration:
+    consumer = PgqConsumer(dsn, queue.queue_name, queue.consumer_name, connection)
     try:
         consumer.prepare()
     except RelayError as exc:
         return Registration(queue, str(exc))
-    connections.prepared(queue.source_url, queue.queue_name, queue.consumer_name, consumer.audited)
+    connections.prepared(dsn, queue.queue_name, queue.consumer_name, consumer.audited)
     return Registration(queue)
 
 

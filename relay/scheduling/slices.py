@@ -109,9 +109,9 @@ def _work_left(queue: RelayedQueue, pool) -> bool:
     relayed), so its events must be seen now or by the next task.
     """
     try:
-        with pool.source(queue.source_url) as connection:
-            ready = readiness(SourceConnection(queue.source_url, connection),
-                              [(queue.queue_name, queue.consumer_name)])
+        dsn = queue.source_dsn()
+        with pool.source(dsn) as connection:
+            ready = readiness(SourceConnection(dsn, connection), [(queue.queue_name, queue.consumer_name)])
     except RelayError:
         return True  # the next task will find out, and record it
     state = ready.get((queue.queue_name, queue.consumer_name))

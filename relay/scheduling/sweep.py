@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from ..connections import Connections, SourceConnection
-from ..errors import RelayError
+from ..errors import InvalidConfiguration, RelayError
 from ..models import QueueStatus, RelayedQueue
 from ..pgq_watch import finish_empty_batches, readiness
 from ..service import record_failure
@@ -42,10 +42,14 @@ def sweep(connections: Connections) -> SweepResult:
     QueueStatus.objects.bulk_create([QueueStatus(queue=q) for q in queues if not hasattr(q, "status")],
                                     ignore_conflicts=True)
     by_source: dict[str, list[RelayedQueue]] = {}
-    for queue in queues:
-        by_source.setdefault(queue.source_url, []).append(queue)
-    result = SweepResult(sources=len(by_source))
     wanted: list[int] = []
+    for queue in queues:
+        try:
+            by_source.setdefault(queue.source_dsn(), []).append(queue)
+        except InvalidConfiguration:
+            # Its own task fails at once, records why and backs off: the others are not held up.
+            wanted.append(queue.pk)
+    result = SweepResult(sources=len(by_source))
     for dsn, group in by_source.items():
         try:
             with connections.source(dsn) as connection:

@@ -137,8 +137,12 @@ class Waker:
 
         close_old_connections()
         wanted: dict[str, Watched] = {}
-        for pk, dsn, name in RelayedQueue.objects.filter(enabled=True).values_list("pk", "source_url", "queue_name"):
-            wanted.setdefault(dsn, {}).setdefault(name, []).append(pk)
+        for relayed in RelayedQueue.objects.filter(enabled=True).only("pk", "source_url", "queue_name"):
+            try:
+                dsn = relayed.source_dsn()  # env:NAME read now; an unusable source has no wake-ups to wait for
+            except RelayError:
+                continue
+            wanted.setdefault(dsn, {}).setdefault(relayed.queue_name, []).append(relayed.pk)
         self._database = connections["default"]
         for dsn in self.watchers.keys() - wanted.keys():
             self.watchers.pop(dsn).stop()

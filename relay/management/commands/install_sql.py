@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, queue, **options):
         try:
-            result = install_audit_sql(get_queue(queue).source_url)
+            result = install_audit_sql(get_queue(queue).source_dsn())
         except RelayError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(result.summary())

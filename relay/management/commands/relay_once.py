@@ -1,7 +1,7 @@
 """``manage.py relay_once <queue>``: relay what is ready for one queue and exit."""
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.errors import RelayError
+from relay.errors import InvalidConfiguration, RelayError
 from relay.service import get_queue, relay_queue
 
 
@@ -17,6 +17,8 @@ class Command(BaseCommand):
     def handle(self, *args, queue, max_batches, **options):
         try:
             result = relay_queue(get_queue(queue), max_batches=max_batches)
+        except InvalidConfiguration as exc:
+            raise CommandError(f"{queue}: invalid configuration: {exc}") from None
         except RelayError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(result.summary())
