@@ -457,18 +457,21 @@ def _header_size_bound(event: Event, identity: RelayIdentity, correlation_id: st
             + 4 * (len(identity.origin) + len(identity.app_id) + len(correlation_id)))
 
 
+def _header_size_bound_bytes(event: Event, identity: RelayIdentity, correlation_id: str) -> int:
+    """A tighter bound than :func:`_header_size_bound`, from bytes of UTF-8: 2.5 (n + 1) a JSON column of n bytes."""
+    return (OWN_FIELDS_BOUND + 4 * (len(identity.origin) + len(identity.app_id) + len(correlation_id))
+            + sum(5 * (_utf8_size(text) + 1) // 2 + 1 for text in (event.extra3, event.extra4) if text))
+
+
 def _check_header_size(frame_max: int, event: Event, identity: RelayIdentity, correlation_id: str,
                        properties: dict[str, Any]) -> None:
     """Raise :class:`PoisonEvent` when ``properties`` do not fit in a content-header frame.
 
-    Called when :func:`_header_size_bound` could not rule it out: a tighter
-    bound from bytes of text first (2.5 (n + 1) a JSON column of n bytes), the
-    exact size by py-amqp's encoder only when that fails too.
+    Called when :func:`_header_size_bound` could not rule it out: the bound
+    from bytes first, the exact size by py-amqp's encoder only when that fails too.
     """
     room = frame_max - HEADER_FRAME_OVERHEAD
-    own = OWN_FIELDS_BOUND + 4 * (len(identity.origin) + len(identity.app_id) + len(correlation_id))
-    json_bytes = sum(5 * (_utf8_size(text) + 1) // 2 + 1 for text in (event.extra3, event.extra4) if text)
-    if own + json_bytes <= room:
+    if _header_size_bound_bytes(event, identity, correlation_id) <= room:
         return
     size = content_header_size(properties)
     if size > room:
