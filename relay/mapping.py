@@ -43,8 +43,6 @@ from functools import lru_cache, partial
 from itertools import accumulate
 from typing import Any, NamedTuple
 
-from amqp.basic_message import Message as AmqpMessage
-
 from .events import Event
 from .identity import UUID_VARIANT, RelayIdentity
 
@@ -255,6 +253,9 @@ def _deeper_than(text: str, limit: int) -> bool:
     if text.count("[") + text.count("{") <= limit:
         return False
     brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    # A run of openers is the usual shape of an attack ("[[[[..."), and found at C speed.
+    if re.search(rf"[\[{{]{{{limit + 1}}}", brackets):
+        return True
     return max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0) > limit
 
 
@@ -294,52 +295,85 @@ def _table_type(column: str, value: Any) -> dict[str, Any]:
 def _check_table(column: str, table: dict[str, Any], surrogates: bool = True) -> None:
     """Raise :class:`PoisonEvent` unless ``table`` (parsed JSON) is a field table py-amqp and RabbitMQ take.
 
-    Iterative, with an explicit stack of (container, path) pairs: a table
-    nested deeper than :data:`MAX_DEPTH` is refused, never recursed into.
-    ``surrogates`` False skips the surrogate check of every string, for a table
-    parsed from text known to hold none.
+    Iterative, with an explicit stack of containers and one of their depths: a
+    table nested deeper than :data:`MAX_DEPTH` is refused, never recursed into.
+    Where a fault is is worked out only for its reason (:func:`_path`), so the
+    walk builds nothing per container. ``surrogates`` False skips the surrogate
+    check of every string, for a table parsed from text known to hold none.
     """
     low, high = INT64
-    stack: list[tuple[Any, tuple]] = [(table, ())]
-    pop, push = stack.pop, stack.append
+    stack: list[Any] = [table]
+    depths = [1]
+    pop, push, pop_depth, push_depth = stack.pop, stack.append, depths.pop, depths.append
     while stack:
-        node, path = pop()
+        node = pop()
+        depth = pop_depth()
         is_table = type(node) is dict
         for key, value in node.items() if is_table else enumerate(node):
             if is_table and (surrogates or len(key) * 4 > SHORTSTR_MAX):
-                _check_key(column, key, path)
+                _check_key(column, key, table, node)
             kind = type(value)
             if kind is str:
                 if surrogates and not value.isascii():
                     surrogate = _lone_surrogate(value)
                     if surrogate:
                         raise PoisonEvent(f"{column} has a string with a lone surrogate ({surrogate})"
-                                          f"{_where((*path, key))}, which UTF-8 cannot encode")
+                                          f"{_where(_path(table, node, key))}, which UTF-8 cannot encode")
             elif kind is int:
                 if not low <= value <= high:
                     raise PoisonEvent(f"{column} has an integer outside the 64-bit range AMQP can carry"
-                                      f"{_where((*path, key))}: {_show(value)}")
+                                      f"{_where(_path(table, node, key))}: {_show(value)}")
             elif kind is float:
                 if not -_FLOAT_MAX <= value <= _FLOAT_MAX:
                     # NaN and Infinity were refused as they were read: this is a number like 1e400
-                    raise PoisonEvent(f"{column} has a number too large for a 64-bit float{_where((*path, key))} "
-                                      f"(it reads as {value!r}), which AMQP cannot carry: numbers must be finite")
+                    raise PoisonEvent(f"{column} has a number too large for a 64-bit float"
+                                      f"{_where(_path(table, node, key))} (it reads as {value!r}), which AMQP "
+                                      "cannot carry: numbers must be finite")
             elif kind is dict or kind is list:
-                if len(path) + 2 > MAX_DEPTH:
-                    raise PoisonEvent(f"{column} is nested deeper than {MAX_DEPTH} levels{_where((*path, key))}")
-                push((value, (*path, key)))
+                if depth >= MAX_DEPTH:
+                    raise PoisonEvent(f"{column} is nested deeper than {MAX_DEPTH} levels"
+                                      f"{_where(_path(table, node, key))}")
+                push(value)
+                push_depth(depth + 1)
             elif value is not None and kind is not bool:
-                raise PoisonEvent(f"{column} has a {kind.__name__}{_where((*path, key))}, which is not JSON")
+                raise PoisonEvent(f"{column} has a {kind.__name__}{_where(_path(table, node, key))}, "
+                                  "which is not JSON")
 
 
-def _check_key(column: str, key: str, path: tuple) -> None:
+def _path(table: dict[str, Any], node: Any, key: Any) -> tuple:
+    """The keys and indexes from ``table`` down to ``key`` in its container ``node``, for a reason.
+
+    A search of its own, iterative, made only when there is a fault to report.
+    """
+    parents: dict[int, tuple[Any, Any] | None] = {id(table): None}
+    stack = [table]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            break
+        for step, value in current.items() if type(current) is dict else enumerate(current):
+            if type(value) in (dict, list) and id(value) not in parents:
+                parents[id(value)] = (current, step)
+                stack.append(value)
+    steps = [key]
+    link = parents.get(id(node))
+    while link is not None:
+        parent, step = link
+        steps.append(step)
+        link = parents[id(parent)]
+    return tuple(reversed(steps))
+
+
+def _check_key(column: str, key: str, table: dict[str, Any], node: dict[str, Any]) -> None:
     if not key.isascii():
         surrogate = _lone_surrogate(key)
         if surrogate:
-            raise PoisonEvent(f"{column} has a key with a lone surrogate ({surrogate}){_where(path)}, "
+            where = _where(_path(table, node, key)[:-1])
+            raise PoisonEvent(f"{column} has a key with a lone surrogate ({surrogate}){where}, "
                               f"which UTF-8 cannot encode: {_show(key)}")
     if _too_long(key):
-        raise PoisonEvent(f"{column} has a key longer than {SHORTSTR_MAX} bytes{_where(path)}: {_show(key)} "
+        where = _where(_path(table, node, key)[:-1])
+        raise PoisonEvent(f"{column} has a key longer than {SHORTSTR_MAX} bytes{where}: {_show(key)} "
                           f"({_utf8_size(key)} bytes of UTF-8)")
 
 
@@ -430,16 +464,56 @@ def _short_column(column: str, value: str) -> str:
     return value
 
 
-def content_header_size(properties: dict[str, Any]) -> int:
-    """Bytes of the encoded ``properties`` (``headers`` included), as py-amqp writes them for kombu.
+#: Bytes py-amqp writes for a property, beyond text: octets and the 64-bit timestamp (text takes 1 + its bytes).
+_PROPERTY_SIZES = {"delivery_mode": 1, "priority": 1, "timestamp": 8}
 
-    py-amqp's own encoder, with the names kombu gives it (``headers`` become
-    ``application_headers``); the content-header frame adds
-    :data:`HEADER_FRAME_OVERHEAD` bytes.
+
+def content_header_size(properties: dict[str, Any], stop_after: int | None = None) -> int:
+    """Bytes of the encoded ``properties`` (``headers`` included), exactly as py-amqp writes them for kombu.
+
+    The rules of py-amqp's encoder (``amqp/serialization.py``: ``dumps``,
+    ``_write_table``, ``_write_item``), counted without encoding and without
+    recursion: 2 bytes of property flags; a short string 1 + its bytes, an
+    octet 1, the timestamp 8; the headers table 4 + for each key 1 + its bytes
+    and its value: a string 5 + its bytes, an integer 5 (9 beyond
+    ±2147483647), a float 9, a boolean 2, null 1, an array or table 5 + its
+    contents. The content-header frame adds :data:`HEADER_FRAME_OVERHEAD`. With
+    ``stop_after``, counting stops as soon as the size exceeds it (the result is
+    then only a lower bound), so a huge header costs no more than a big one.
     """
-    fields = dict(properties)
-    fields["application_headers"] = fields.pop("headers", None)
-    return len(AmqpMessage(**fields)._serialize_properties())
+    size = 2
+    for name, value in properties.items():
+        if value is not None and name != "headers":
+            size += _PROPERTY_SIZES.get(name) or 1 + _utf8_size(value)
+    headers = properties.get("headers")
+    if headers is None:
+        return size
+    size += 4
+    stop = stop_after if stop_after is not None else sys.maxsize
+    stack = [headers]
+    while stack:
+        node = stack.pop()
+        is_table = type(node) is dict
+        for key, value in node.items() if is_table else enumerate(node):
+            if is_table:
+                size += 1 + _utf8_size(key)
+            kind = type(value)
+            if kind is str:
+                size += 5 + _utf8_size(value)
+            elif kind is int:
+                size += 5 if -2147483647 <= value <= 2147483647 else 9
+            elif kind is float:
+                size += 9
+            elif kind is bool:
+                size += 2
+            elif value is None:
+                size += 1
+            else:
+                size += 5
+                stack.append(value)
+            if size > stop:
+                return size
+    return size
 
 
 def _header_size_bound(event: Event, identity: RelayIdentity, correlation_id: str) -> int:
@@ -468,15 +542,17 @@ def _check_header_size(frame_max: int, event: Event, identity: RelayIdentity, co
     """Raise :class:`PoisonEvent` when ``properties`` do not fit in a content-header frame.
 
     Called when :func:`_header_size_bound` could not rule it out: the bound
-    from bytes first, the exact size by py-amqp's encoder only when that fails too.
+    from bytes first, the exact size only when that fails too.
     """
     room = frame_max - HEADER_FRAME_OVERHEAD
     if _header_size_bound_bytes(event, identity, correlation_id) <= room:
         return
-    size = content_header_size(properties)
+    # Counted exactly up to twice the room: a near miss is told to the byte, a huge header costs little.
+    size = content_header_size(properties, stop_after=2 * room)
     if size > room:
-        raise PoisonEvent(f"the properties and headers take {size} bytes encoded, more than the {room} bytes "
-                          f"a content-header frame holds with the connection's frame_max of {frame_max}")
+        raise PoisonEvent(f"the properties and headers take {'over ' if size > 2 * room else ''}"
+                          f"{min(size, 2 * room)} bytes encoded, more than the {room} bytes a content-header frame "
+                          f"holds with the connection's frame_max of {frame_max}")
 
 
 def _refuse_user_id(user_id: str, login: str) -> None:

@@ -209,8 +209,11 @@ POISON = [
                  "content-header frame holds with the connection's frame_max of 131072",
                  id="ev_extra3-headers-one-byte-too-big"),
     pytest.param({"extra4": json.dumps({"big": "é" * 200_000}, ensure_ascii=False)},
-                 "the properties and headers take 400212 bytes encoded, more than the 131052 bytes a content-header "
-                 "frame holds with the connection's frame_max of 131072", id="ev_extra4-header-400k"),
+                 "the properties and headers take over 262104 bytes encoded, more than the 131052 bytes a "
+                 "content-header frame holds with the connection's frame_max of 131072", id="ev_extra4-header-400k"),
+    pytest.param({"extra4": json.dumps({"big": "x" * (2 * ROOM - 300)})},
+                 "the properties and headers take 262016 bytes encoded, more than the 131052 bytes a content-header "
+                 "frame holds with the connection's frame_max of 131072", id="ev_extra4-header-under-twice-the-room"),
     pytest.param({"extra4": json.dumps({"n": list(range(30_000))})},
                  "the properties and headers take 150210 bytes encoded, more than the 131052 bytes a content-header "
                  "frame holds with the connection's frame_max of 131072", id="ev_extra4-30k-small-integers"),
