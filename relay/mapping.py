@@ -524,8 +524,8 @@ def _header_size_bound(event: Event, identity: RelayIdentity, correlation_id: st
     grows more), and a character is at most 4 bytes of UTF-8: a JSON column of c
     characters takes at most 10 c + 3 bytes. ``ev_extra4`` counts even when
     ``ev_extra3`` headers replace it. The strings the relay sets count 4 bytes a
-    character, ``ev_extra2`` (a checked short string) its 255 bytes, and the rest
-    of the relay's own fields fit in :data:`OWN_FIELDS_BOUND`.
+    character; ``ev_extra2`` (a checked short string of 255 bytes at most) and
+    the rest of the relay's own fields fit in :data:`OWN_FIELDS_BOUND`.
     """
     return (OWN_FIELDS_BOUND + 10 * (len(event.extra3 or "") + len(event.extra4 or ""))
             + 4 * (len(identity.origin) + len(identity.app_id) + len(correlation_id)))
