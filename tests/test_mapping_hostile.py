@@ -17,8 +17,11 @@ from relay.events import Event
 from relay.identity import RelayIdentity
 from relay.mapping import (
     EXPIRATION_MAX_MS,
+    FRAME_MIN_SIZE,
     HEADER_FRAME_OVERHEAD,
     MAX_DEPTH,
+    OWN_FIELDS_BOUND,
+    SHORTSTR_MAX,
     Message,
     MessageLimits,
     PoisonEvent,
@@ -310,6 +313,15 @@ def test_just_valid_event_maps(fields):
         headers = parse_headers(fields["extra4"])
         assert {key: message.properties["headers"][key] for key in headers} == headers
     assert content_header_size(message.properties) <= ROOM
+
+
+def test_an_event_without_json_fits_in_the_smallest_frame_unchecked():
+    """event_to_message skips the size check for them: the relay's own fields, at their largest, fit."""
+    assert OWN_FIELDS_BOUND + 4 * 3 * SHORTSTR_MAX <= FRAME_MIN_SIZE - HEADER_FRAME_OVERHEAD
+    longest = RelayIdentity(app_id="a" * 255, origin="o" * 255)
+    message = event_to_message(make_event(extra2="é" * 127), queue="q", identity=longest, persistent=True,
+                               correlation_id="c" * 255, sequence=2**62, limits=MessageLimits(frame_max=4096))
+    assert content_header_size(message.properties) + HEADER_FRAME_OVERHEAD <= 4096
 
 
 def test_header_exactly_at_the_limit_is_measured_exactly():
