@@ -74,7 +74,7 @@ class BrokerConnectionAdmin(SecretFieldsAdmin):
     search_fields = ("name", "hosts")
     fieldsets = (
         (None, {"fields": ("name", "url", "hosts", "port", "vhost", "username", "password")}),
-        ("Timing", {"fields": ("heartbeat", "connect_timeout", "confirm_timeout")}),
+        ("Timing and limits", {"fields": ("heartbeat", "connect_timeout", "confirm_timeout", "max_message_size")}),
         ("TLS (mikkoo ssl_options)", {
             "classes": ("collapse",),
             "fields": ("use_tls", "ca_certs", "ca_path", "ca_data", "tls_protocol", "certfile",
@@ -181,7 +181,9 @@ class ReasonKindFilter(admin.SimpleListFilter):
     title = "reason"
     parameter_name = "reason_kind"
     kinds = {
-        "invalid": ("Invalid event (never publishable)", ("ev_",)),
+        "invalid": ("Invalid event (never publishable)", ("ev_", "the properties and headers")),
+        "refused": ("Refused by RabbitMQ (it closed the channel)", ("refused by RabbitMQ",)),
+        "unsent": ("Could not be mapped or sent", ("could not be",)),
         "unroutable": ("Unroutable", ("unroutable",)),
         "exchange": ("Missing exchange", ("exchange ",)),
         "nacked": ("Nacked by RabbitMQ", ("nacked",)),

@@ -6,7 +6,7 @@ import re
 import uuid
 
 from .events import Event
-from .mapping import Message
+from .mapping import Message, json_object_or_none
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -41,8 +41,44 @@ def producer_message_id(event: Event, message: Message | None = None) -> str | N
         return None
     if message is not None:
         return as_uuid(message.properties.get("message_id"))
-    try:
-        given = json.loads(event.extra3)
-    except ValueError:
-        return None
-    return as_uuid(given.get("message_id")) if isinstance(given, dict) else None
+    # A refused event may be hostile in any way: read through the mapping's bounded parser, or token by
+    # token when even that refuses it (nested too deep, say), so that its audit record is still marked.
+    given = json_object_or_none(event.extra3)
+    if given is not None:
+        return as_uuid(given.get("message_id"))
+    return as_uuid(top_level_string(event.extra3, "message_id"))
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:,]')
+
+
+def top_level_string(text: str, key: str) -> str | None:
+    """The string under ``key`` at the top level of the JSON object ``text``, read without parsing the rest.
+
+    Token by token, with no recursion: ``text`` may nest thousands of levels
+    deep, or not be JSON at all, and then the answer is None or what a JSON
+    parser would have said.
+
+    >>> top_level_string('{"headers": {"message_id": "inner"}, "message_id": "outer", "x": [[[', "message_id")
+    'outer'
+    """
+    depth, name, after_colon = 0, None, False
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in "{[":
+            depth, name, after_colon = depth + 1, None, False
+        elif token in "}]":
+            depth, name, after_colon = depth - 1, None, False
+        elif token == ":":
+            after_colon = name is not None
+        elif token == ",":
+            name, after_colon = None, False
+        elif depth == 1:
+            try:
+                value = json.loads(token)
+            except ValueError:
+                return None
+            if after_colon and name == key:
+                return value
+            name, after_colon = (None, False) if after_colon else (value, False)
+    return None

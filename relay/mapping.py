@@ -284,6 +284,18 @@ def _json_object(column: str, text: str, depth: int) -> tuple[dict[str, Any], bo
     return value, "\\u" in text and _ESCAPED_SURROGATE.search(text) is not None
 
 
+def json_object_or_none(text: str) -> dict[str, Any] | None:
+    """``ev_extra3`` text as the JSON object it holds, or None: what parsing allows, with no way to make it recurse.
+
+    For readers of a single field of an event the mapping may have refused
+    (its audit ``message_id``).
+    """
+    try:
+        return _json_object("ev_extra3", text, MAX_DEPTH + 1)[0]
+    except PoisonEvent:
+        return None
+
+
 # --- header tables -----------------------------------------------------------------------------
 
 def _table_type(column: str, value: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from .validation import (
     CONNECT_TIMEOUT,
     HEARTBEAT,
     MAX_FAILURES,
+    MAX_MESSAGE_SIZE,
     PORT,
     RETRY_DELAY,
     WAIT_DURATION,
@@ -73,6 +74,12 @@ class BrokerConnection(models.Model):
         "confirm timeout (s)", default=30.0, validators=CONFIRM_TIMEOUT.validators(),
         help_text="Seconds to wait for RabbitMQ to confirm published messages; events still "
         "unconfirmed then are retried instead of waiting forever.",
+    )
+    max_message_size = models.PositiveIntegerField(
+        "max message size (bytes)", default=134_217_728, validators=MAX_MESSAGE_SIZE.validators(),
+        help_text="RabbitMQ's max_message_size: it closes the channel on a larger message body, so the relay "
+        "dead-letters such an event at once. RabbitMQ 3's default is 134217728 (128 MiB), RabbitMQ 4's "
+        "16777216 (16 MiB).",
     )
     use_tls = models.BooleanField(
         "use TLS", default=False,
@@ -174,6 +181,7 @@ class BrokerConnection(models.Model):
             connect_timeout=self.connect_timeout,
             confirm_timeout=self.confirm_timeout,
             tls=tls,
+            max_message_size=self.max_message_size,
         )
 
 
@@ -290,7 +298,9 @@ class RelayedQueue(models.Model):
     )
     wait_duration = models.FloatField(
         "wait duration (s)", default=10.0, validators=WAIT_DURATION.validators(),
-        help_text="Seconds to wait after an empty poll before polling again.",
+        help_text="mikkoo's wait between polls of an idle queue, kept so that mikkoo files import as they are. "
+        "The relay does not poll a queue: commits wake it, and the sweep checks every queue every "
+        "RELAY_SWEEP_SECONDS.",
     )
     unregister = models.BooleanField(
         "unregister when retired", default=True,
@@ -373,7 +383,6 @@ class RelayedQueue(models.Model):
             create_target_queues=self.create_target_queues,
             max_failures=self.max_failures,
             retry_delay=self.retry_delay,
-            wait_duration=self.wait_duration,
         )
 
     def to_settings(self) -> QueueSettings | SplitterSettings:
@@ -398,7 +407,6 @@ class RelayedQueue(models.Model):
             persistent=self.persistent,
             max_failures=self.max_failures,
             retry_delay=self.retry_delay,
-            wait_duration=self.wait_duration,
             broker=broker,
         )
 

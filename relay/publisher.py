@@ -19,11 +19,24 @@ from kombu import Producer
 
 from .broker import BrokerLink, BrokerSettings, close_quietly
 from .errors import BrokerUnavailable
-from .mapping import Message
+from .mapping import Message, MessageLimits
 
 logger = logging.getLogger(__name__)
 
 Verdict = str | None
+
+#: Reply codes with which RabbitMQ closes a channel or connection because of something a message
+#: carried (a property or header it refuses, a frame it cannot take): not a restart (320) or a network loss.
+REFUSAL_CODES = frozenset({403, 404, 406, 501, 502, 503, 504, 505, 506, 530, 540, 541})
+
+
+class BrokerClosed(str):
+    """A verdict: RabbitMQ closed the channel or connection before confirming the message.
+
+    One of the messages unconfirmed then caused it, perhaps this one: the
+    engine publishes them again in smaller groups to find out which
+    (``relay.relay.QueueRelay``), so that the culprit alone is charged.
+    """
 
 
 class RawProducer(Producer):
@@ -189,6 +202,12 @@ class Publisher:
         self._channel = self._producer = None
         self.link.close()
 
+    def limits(self) -> MessageLimits:
+        """What a message must respect on this connection: its frame size, login user and message size."""
+        self.connect()
+        return MessageLimits(frame_max=self.link.connection.connection.frame_max,
+                             user_id=self.settings.login_user(), max_message_size=self.settings.max_message_size)
+
     # flow control
 
     def _wait_while_blocked(self) -> None:
@@ -278,6 +297,11 @@ class Publisher:
             try:
                 self._publish_one(message)
                 break
+            except (ValueError, TypeError, OverflowError) as exc:
+                # kombu or py-amqp refused to encode this one message (frames are built before any byte
+                # is written): its own failure, not the window's.
+                window.verdicts[index] = f"could not be sent: {type(exc).__name__}: {self.link.describe(exc)}"
+                return
             except self.link.errors as exc:
                 self._lost(exc)
                 if attempt == 2:
@@ -310,11 +334,17 @@ class Publisher:
     def _lost(self, exc: BaseException) -> None:
         """The connection or channel failed: every message in flight on it is undelivered."""
         reason = self.link.describe(exc)
+        channel = isinstance(exc, self.link.channel_errors)
+        if getattr(exc, "reply_code", None) in REFUSAL_CODES:
+            closed = "channel" if channel else "connection"
+            verdict: str = BrokerClosed(f"refused by RabbitMQ, which closed the {closed}: {reason}")
+        else:
+            verdict = f"connection lost before confirm: {reason}"
         logger.warning("RabbitMQ %s: %s; %d unconfirmed messages will be retried", self.settings.display(), reason,
                        sum(len(w.unsettled) for w in self._in_flight))
         for window in self._in_flight:
-            window.fail_unsettled(f"connection lost before confirm: {reason}")
-        if isinstance(exc, self.link.channel_errors) and self.link.connected:
+            window.fail_unsettled(verdict)
+        if channel and self.link.connected:
             self._open_channel()
         else:
             self._drop_connection()

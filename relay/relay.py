@@ -25,7 +25,7 @@ from .events import Event
 from .identity import SequenceGenerator, new_correlation_ids, relay_identity
 from .mapping import Message, PoisonEvent, event_to_message
 from .pgq import PgqConsumer
-from .publisher import ConfirmWindow, Publisher
+from .publisher import BrokerClosed, ConfirmWindow, Publisher, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ class QueueSettings:
     persistent: bool = True
     max_failures: int = 10
     retry_delay: int = 10
-    wait_duration: float = 10.0
 
 
 @dataclass
@@ -111,6 +110,8 @@ class SentWindow:
     last_event_id: int
     events: list[Event]
     poison: list[tuple[Event, str, int]]
+    #: Events whose mapping failed unexpectedly, with the reason: failures like a nack, retried.
+    unmapped: list[tuple[Event, str]]
     confirms: ConfirmWindow
     #: The producer's message id of each of ``events`` (or None); None when the source has no audit.
     audit_ids: list[str | None] | None = None
@@ -146,6 +147,9 @@ class QueueRelay:
     min_tick_interval = 0.05
     consumer_class = PgqConsumer
     result_class = RelayResult
+    #: Publishes one window may spend finding the messages that made RabbitMQ close the channel; the
+    #: suspects left then are retried like any failure, and looked at again next time.
+    max_isolation_rounds = 64
 
     def __init__(self, settings: QueueSettings, connections: Connections | None = None,
                  observers: Sequence[RelayObserver] = ()) -> None:
@@ -299,22 +303,56 @@ class QueueRelay:
         events: list[Event] = []
         messages: list[Message] = []
         poison: list[tuple[Event, str, int]] = []
+        unmapped: list[tuple[Event, str]] = []
         correlation_ids = new_correlation_ids(len(window))
         sequences = self.sequence.take(len(window))
         queue, identity, persistent = self.settings.queue_name, self.identity, self.settings.persistent
+        limits = publisher.limits()
         for event, correlation_id, sequence in zip(window, correlation_ids, sequences, strict=True):
             try:
                 messages.append(event_to_message(event, queue=queue, identity=identity, persistent=persistent,
-                                                 correlation_id=correlation_id, sequence=sequence))
+                                                 correlation_id=correlation_id, sequence=sequence, limits=limits))
                 events.append(event)
             except PoisonEvent as exc:
                 logger.error("queue=%s event=%d cannot be published: %s", self.settings.name, event.id, exc,
                              extra={"queue": self.settings.name, "event": event.id})
                 poison.append((event, str(exc), event.failures + 1))
+            except Exception as exc:
+                # A bug met by one event is that event's failure (retried, then dead-lettered), not its batch's.
+                logger.exception("queue=%s event=%d: mapping failed unexpectedly", self.settings.name, event.id)
+                unmapped.append((event, f"could not be mapped: {type(exc).__name__}: {exc}"))
         audit_ids = ([producer_message_id(event, message) for event, message in zip(events, messages, strict=True)]
                      if audited else None)
         return SentWindow(size=len(window), last_event_id=window[-1].id, events=events, poison=poison,
-                          confirms=publisher.send(messages), audit_ids=audit_ids)
+                          unmapped=unmapped, confirms=publisher.send(messages), audit_ids=audit_ids)
+
+    def _isolate(self, publisher: Publisher, messages: Sequence[Message], verdicts: list[Verdict]) -> list[Verdict]:
+        """Find which messages made RabbitMQ close the channel or connection: they alone are charged a failure.
+
+        RabbitMQ confirms nothing unconfirmed when it closes, so every message
+        then in flight comes back as :class:`~relay.publisher.BrokerClosed`.
+        They are published again in halves, down to one message: those
+        confirmed now are delivered (a second copy is possible, with the same
+        message_id), and a message that closes the channel on its own keeps
+        RabbitMQ's reason as its verdict.
+        """
+        verdicts = list(verdicts)
+        groups = [[index for index, verdict in enumerate(verdicts) if isinstance(verdict, BrokerClosed)]]
+        rounds = 0
+        while groups and rounds < self.max_isolation_rounds:
+            group = groups.pop()
+            rounds += 1
+            closed = []
+            for index, verdict in zip(group, publisher.publish([messages[i] for i in group]), strict=True):
+                verdicts[index] = verdict
+                if isinstance(verdict, BrokerClosed):
+                    closed.append(index)
+            if len(group) == 1 and closed:
+                verdicts[group[0]] = str(verdicts[group[0]])  # the culprit, with its own reason
+            elif closed:
+                half = (len(closed) + 1) // 2
+                groups += [closed[half:], closed[:half]] if len(closed) > 1 else [closed]
+        return verdicts
 
     def _record(self, consumer: PgqConsumer, publisher: Publisher, batch_id: int, sent: SentWindow,
                 result: RelayResult) -> None:
@@ -327,9 +365,11 @@ class QueueRelay:
         for observer in self.observers:
             observer.awaiting_confirms(self.settings.name, len(sent.confirms.unsettled))
         verdicts = publisher.settle(sent.confirms)
+        if any(isinstance(verdict, BrokerClosed) for verdict in verdicts):
+            verdicts = self._isolate(publisher, sent.confirms.messages, verdicts)
         for observer in self.observers:
             observer.window_settled(self.settings.name, time.monotonic() - waited)
-        for event, verdict in zip(sent.events, verdicts, strict=True):
+        for event, verdict in (*zip(sent.events, verdicts, strict=True), *sent.unmapped):
             if verdict is None:
                 result.published += 1
                 if event.failures:

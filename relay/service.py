@@ -121,6 +121,19 @@ def replay_dead_letters(letters: Iterable[DeadLetter], user: str) -> int:
     return replayed
 
 
+def record_unexpected(queue: RelayedQueue, exc: Exception) -> str:
+    """A run that failed with no relay error (a bug, or input nobody foresaw): record it, log it, say it.
+
+    It costs the queue a backoff like any failure, never the process or the other queues.
+    """
+    error = f"internal error: {type(exc).__name__}: {exc}"
+    wait = record_failure(queue, error)
+    logger.error("queue=%s relay failed (next attempt in %d s): %s", queue.name, wait.total_seconds(), error,
+                 extra={"queue": queue.name})
+    logger.debug("queue=%s: where the internal error happened", queue.name, exc_info=exc)
+    return error
+
+
 def backoff(failures_in_a_row: int) -> timedelta:
     """How long the schedule leaves a failing queue alone: 1, 2, 4 ... up to 60 seconds."""
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 2 ** max(failures_in_a_row - 1, 0)))

@@ -42,7 +42,6 @@ class SplitterSettings:
     create_target_queues: bool = True
     max_failures: int = 10
     retry_delay: int = 10
-    wait_duration: float = 10.0
 
 
 @dataclass

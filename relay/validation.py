@@ -43,6 +43,8 @@ MAX_FAILURES = Bounds(1, 10_000)
 #: pgq.event_retry takes an int4 of seconds; beyond a day an event is better dead-lettered and replayed.
 RETRY_DELAY = Bounds(0, 86_400)
 WAIT_DURATION = Bounds(0, 3_600)
+#: RabbitMQ's max_message_size may be set up to 512 MiB.
+MAX_MESSAGE_SIZE = Bounds(1, 536_870_912)
 
 # Control and format characters, line and paragraph separators, lone surrogates (which no database stores).
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}

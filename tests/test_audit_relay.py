@@ -117,6 +117,28 @@ def test_an_event_that_can_never_be_published_is_marked_dead_lettered_at_once(
     assert "longer than the 255 bytes" in reason
 
 
+def test_an_audited_event_nested_too_deep_is_dead_lettered_and_marked_and_the_batch_flows(
+        settings_for, audited_dsn, audited_queue, exchange, bind_queue, amqp):
+    target = bind_queue(exchange)
+    message_id = str(uuid.uuid4())
+    deep = '{"a": ' * 600 + "1" + "}" * 600
+    services.insert_events(audited_dsn, audited_queue, [
+        ("k", "before", exchange, "", "", ""),
+        ("k", "deep", exchange, "", f'{{"message_id": "{message_id}", "headers": {deep}}}', ""),
+        ("k", "after", exchange, "", "", "")])
+    services.sql(audited_dsn, "SELECT mikkoo.new_audit_record(%s, 2, %s, %s, 'k', 'deep', NULL, NULL, NULL)",
+                 (message_id, audited_queue, exchange))
+    services.tick(audited_dsn, audited_queue)
+
+    result = relay(settings_for())
+
+    assert (result.published, result.dead_lettered) == (2, 1)
+    assert sorted(m.body for m in services.drain(amqp, target, expected=2)) == [b"after", b"before"]
+    [(mid, confirmed, dead_at, reason)] = services.audit_rows(audited_dsn, audited_queue)
+    assert mid == message_id and confirmed is None and dead_at is not None
+    assert "nested deeper than" in reason
+
+
 def test_message_ids_that_are_not_uuids_do_not_stop_the_batch(
         settings_for, audited_dsn, audited_queue, exchange, bind_queue, amqp):
     target = bind_queue(exchange)

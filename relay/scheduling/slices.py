@@ -21,7 +21,7 @@ from ..errors import RelayError
 from ..models import QueueStatus, RelayedQueue
 from ..pgq_watch import readiness
 from ..relay import RelayResult
-from ..service import record_failure, relay_queue
+from ..service import record_failure, record_unexpected, relay_queue
 from .requests import request_slices
 
 logger = logging.getLogger(__name__)
@@ -80,9 +80,7 @@ def run_slice(queue_id: int) -> RelayResult | None:
                               "the batch in hand comes again")
         raise
     except Exception as exc:
-        # A bug, or an input nobody foresaw, costs this queue a backoff: never the worker, never the other queues.
-        logger.exception("queue=%s: the relay task failed unexpectedly", queue.name)
-        record_failure(queue, f"internal error: {type(exc).__name__}: {exc}")
+        record_unexpected(queue, exc)
         return None
     if result.busy:
         # A slice holding the queue asks again itself when it is done; relay_once or the sweep's

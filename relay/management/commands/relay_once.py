@@ -2,7 +2,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from relay.errors import InvalidConfiguration, RelayError
-from relay.service import get_queue, relay_queue
+from relay.service import get_queue, record_unexpected, relay_queue
 
 
 class Command(BaseCommand):
@@ -15,10 +15,16 @@ class Command(BaseCommand):
                             help="Stop after this many batches (default: all that are ready).")
 
     def handle(self, *args, queue, max_batches, **options):
+        configured = None
         try:
-            result = relay_queue(get_queue(queue), max_batches=max_batches)
+            configured = get_queue(queue)
+            result = relay_queue(configured, max_batches=max_batches)
         except InvalidConfiguration as exc:
             raise CommandError(f"{queue}: invalid configuration: {exc}") from None
         except RelayError as exc:
             raise CommandError(str(exc)) from None
+        except Exception as exc:
+            error = (record_unexpected(configured, exc) if configured is not None
+                     else f"internal error: {type(exc).__name__}: {exc}")
+            raise CommandError(f"{queue}: {error}") from None
         self.stdout.write(result.summary())
