@@ -9,7 +9,8 @@ from relay.models import BrokerConnection, RelayedQueue
 pytestmark = pytest.mark.django_db
 
 CONNECTION = {"name": "checked", "url": "", "hosts": "127.0.0.1", "port": "5672", "vhost": "/", "username": "relay",
-              "password": "pw", "heartbeat": "300", "connect_timeout": "5", "confirm_timeout": "30", "ca_data": ""}
+              "password": "pw", "heartbeat": "300", "connect_timeout": "5", "confirm_timeout": "30",
+              "max_message_size": "134217728", "ca_data": ""}
 QUEUE = {"name": "checked", "queue_name": "orders", "source_url": "dbname=app", "consumer_name": "mikkoo",
          "target": "rabbitmq", "enabled": "on", "confirm": "on", "persistent": "on", "max_failures": "10",
          "retry_delay": "10", "wait_duration": "1", "unregister": "on", "target_url": ""}

@@ -134,7 +134,7 @@ def test_an_env_reference_is_read_when_connecting_and_never_stored(
 def test_the_admin_takes_an_env_reference_and_says_which_variable_is_read(admin_client):
     data = {"name": "env-rabbit", "url": "", "hosts": "127.0.0.1", "port": "5672", "vhost": "/",
             "username": "relay", "password": "env:RABBITMQ_PASSWORD", "heartbeat": "300",
-            "connect_timeout": "5", "confirm_timeout": "30", "ca_data": ""}
+            "connect_timeout": "5", "confirm_timeout": "30", "max_message_size": "134217728", "ca_data": ""}
 
     response = admin_client.post(reverse("admin:relay_brokerconnection_add"), data)
 
