@@ -11,12 +11,10 @@ import logging
 import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Sequence
-from decimal import Decimal
 from itertools import takewhile
 from typing import Any
 
-from kombu import Producer
-
+from .amqp_frames import publish_frames
 from .broker import BrokerLink, BrokerSettings, close_quietly
 from .errors import BrokerUnavailable
 from .mapping import Message, MessageLimits
@@ -37,18 +35,6 @@ class BrokerClosed(str):
     engine publishes them again in smaller groups to find out which
     (``relay.relay.QueueRelay``), so that the culprit alone is charged.
     """
-
-
-class RawProducer(Producer):
-    """A kombu Producer that sends bodies exactly as given.
-
-    kombu serialises a body published without a content type; an event's
-    ``ev_data`` is already the body, whatever its type, so it passes through.
-    """
-
-    def _prepare(self, body, serializer=None, content_type=None, content_encoding=None,
-                 compression=None, headers=None):
-        return body, content_type, content_encoding
 
 
 class ConfirmWindow:
@@ -139,7 +125,9 @@ class Publisher:
     and is reopened once before the rest of the window is published.
     """
 
-    producer_class = RawProducer
+    #: Bytes of frames encoded before they are written: a window goes out in a few system calls, not one per
+    #: message, and a large body is not copied into one huge buffer.
+    write_chunk = 256 * 1024
 
     def __init__(self, broker: BrokerSettings | BrokerLink, *, confirm: bool = True) -> None:
         self._owns_link = isinstance(broker, BrokerSettings)
@@ -148,7 +136,6 @@ class Publisher:
         self.confirm = confirm
         self._channel: Any = None
         self._channel_connection: Any = None  # the connection the channel is on: a shared link may reconnect
-        self._producer: Producer | None = None
         self._tag = 0
         self._in_flight: list[ConfirmWindow] = []
 
@@ -184,14 +171,14 @@ class Publisher:
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
-        self._producer = self.producer_class(channel, auto_declare=False, on_return=self._on_return)
+        channel.events["basic_return"].add(self._on_return)
         self._channel = channel
         self._channel_connection = self.link.connection
         self._tag = 0
 
     def close(self) -> None:
         """Close the channel, and the connection when this publisher owns it."""
-        channel, self._channel, self._producer = self._channel, None, None
+        channel, self._channel = self._channel, None
         if self._owns_link:
             self.link.close()
         elif channel is not None and self.link.connected:
@@ -199,7 +186,7 @@ class Publisher:
         self.link.last_used = time.monotonic()
 
     def _drop_connection(self) -> None:
-        self._channel = self._producer = None
+        self._channel = None
         self.link.close()
 
     def limits(self) -> MessageLimits:
@@ -252,6 +239,7 @@ class Publisher:
         window = ConfirmWindow(messages, self.settings.confirm_timeout)
         self._in_flight.append(window)
         self.connect()
+        self._read_waiting_frames()
         self._wait_while_blocked()
         exchanges = {m.exchange for m in messages}
         try:
@@ -260,16 +248,65 @@ class Publisher:
             self._lost(exc)
             self.connect()
             missing = self.link.missing_exchanges(exchanges)
-        for index, message in enumerate(messages):
-            reason = missing.get(message.exchange)
-            if reason:
-                window.verdicts[index] = reason
-            else:
-                self._send(window, index, message)
+        self._write_window(window, missing)
         if not self.confirm:
             self._in_flight.remove(window)
         self.link.last_used = time.monotonic()
         return window
+
+    def _read_waiting_frames(self) -> None:
+        """Take in what RabbitMQ sent meanwhile (acks, returns, a connection.blocked), without waiting.
+
+        py-amqp does this before every message it publishes; once per window is enough to notice a block.
+        """
+        try:
+            for _ in range(1000):
+                self.link.connection.drain_events(timeout=0)
+        except TimeoutError:
+            pass
+        except self.link.errors as exc:
+            self._lost(exc)
+            self.connect()
+
+    def _write_window(self, window: ConfirmWindow, missing: dict[str, str]) -> None:
+        """Encode the window's frames a chunk at a time and write each chunk through the transport.
+
+        A connection lost while writing fails the messages in flight and is
+        reopened once for the rest of the window; lost again, the window fails.
+        """
+        messages, verdicts = window.messages, window.verdicts
+        index, reconnected = 0, False
+        while index < len(messages):
+            chunk = bytearray()
+            connection = self.link.connection.connection
+            channel_id, frame_max, mandatory = self._channel.channel_id, connection.frame_max, self.confirm
+            while index < len(messages) and len(chunk) < self.write_chunk:
+                message = messages[index]
+                reason = missing.get(message.exchange)
+                if reason:
+                    verdicts[index] = reason
+                else:
+                    try:
+                        chunk += publish_frames(channel_id, message, mandatory, frame_max)
+                    except (ValueError, TypeError, OverflowError) as exc:
+                        # Built before any byte is written: this message's own failure, not the window's.
+                        verdicts[index] = f"could not be sent: {type(exc).__name__}: {self.link.describe(exc)}"
+                    else:
+                        if self.confirm:
+                            self._tag += 1
+                            window.sent(self._tag, index)
+                index += 1
+            try:
+                connection.transport.write(chunk)
+                connection.bytes_sent += 1  # py-amqp's heartbeats count writes
+            except self.link.errors as exc:
+                self._lost(exc)
+                if reconnected:
+                    raise BrokerUnavailable(
+                        f"RabbitMQ {self.settings.display()}: publishing failed: {self.link.describe(exc)}"
+                    ) from None
+                reconnected = True
+                self.connect()
 
     def settle(self, window: ConfirmWindow) -> list[Verdict]:
         """Wait until every message of ``window`` is confirmed, refused or timed out; its verdicts."""
@@ -291,45 +328,6 @@ class Publisher:
                 self._in_flight.remove(window)
             self.link.last_used = time.monotonic()
         return window.verdicts
-
-    def _send(self, window: ConfirmWindow, index: int, message: Message) -> None:
-        for attempt in (1, 2):
-            try:
-                self._publish_one(message)
-                break
-            except (ValueError, TypeError, OverflowError) as exc:
-                # kombu or py-amqp refused to encode this one message (frames are built before any byte
-                # is written): its own failure, not the window's.
-                window.verdicts[index] = f"could not be sent: {type(exc).__name__}: {self.link.describe(exc)}"
-                return
-            except self.link.errors as exc:
-                self._lost(exc)
-                if attempt == 2:
-                    raise BrokerUnavailable(
-                        f"RabbitMQ {self.settings.display()}: publishing failed: {self.link.describe(exc)}"
-                    ) from None
-                self.connect()
-        if self.confirm:
-            self._tag += 1
-            window.sent(self._tag, index)
-
-    def _publish_one(self, message: Message) -> None:
-        properties = dict(message.properties)
-        expiration = properties.pop("expiration", None)
-        self._producer.publish(
-            message.body,
-            exchange=message.exchange,
-            routing_key=message.routing_key,
-            mandatory=self.confirm,
-            delivery_mode=properties.pop("delivery_mode", None),
-            priority=properties.pop("priority", None),
-            content_type=properties.pop("content_type", None),
-            content_encoding=properties.pop("content_encoding", None),
-            headers=properties.pop("headers", None),
-            # kombu takes seconds and sends str(int(seconds * 1000)): Decimal keeps it exact.
-            expiration=Decimal(expiration) / 1000 if expiration is not None else None,
-            **properties,
-        )
 
     def _lost(self, exc: BaseException) -> None:
         """The connection or channel failed: every message in flight on it is undelivered."""

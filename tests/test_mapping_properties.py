@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from amqp.basic_message import Message as AmqpMessage
 from amqp.serialization import dumps
@@ -153,12 +152,12 @@ def map_event(event: Event, limits: MessageLimits | None = None) -> Message:
 # --- what py-amqp and RabbitMQ take ---------------------------------------------------------------
 
 def as_published(message: Message) -> AmqpMessage:
-    """The py-amqp message the publisher hands over for ``message``: Publisher._publish_one, then kombu."""
+    """The py-amqp message that publishes ``message`` as kombu would hand it over (expiration in milliseconds).
+
+    The publisher writes the frames itself (relay.amqp_frames); tests/test_amqp_frames.py holds them to
+    py-amqp's frames of this message.
+    """
     properties = dict(message.properties)
-    expiration = properties.pop("expiration", None)
-    if expiration is not None:
-        # the publisher passes Decimal seconds, kombu sends str(int(seconds * 1000))
-        properties["expiration"] = str(int(Decimal(expiration) / 1000 * 1000))
     headers = properties.pop("headers", None)
     return AmqpMessage(message.body, application_headers=headers, **properties)
 
