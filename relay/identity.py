@@ -10,8 +10,6 @@ from functools import lru_cache
 
 RELAY_NAME = "mikkoo-relay"
 RELAY_VERSION = "0.1.0"
-#: The RFC 4122 variant digit (8, 9, a or b) that keeps the other two random bits of a hex digit.
-UUID_VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
 
 
 @dataclass(frozen=True)
@@ -28,16 +26,26 @@ def relay_identity() -> RelayIdentity:
     return RelayIdentity(app_id=f"{RELAY_NAME}/{RELAY_VERSION}", origin=socket.getfqdn())
 
 
+#: A hex digit turned into the RFC 4122 variant digit (8, 9, a or b), keeping its two low bits.
+VARIANT_DIGITS = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")
+
+
 def new_correlation_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as text, like ``str(uuid.uuid4())`` at a third of its cost.
+    """``count`` random (version 4) UUIDs as text, like ``str(uuid.uuid4())`` at a small part of its cost.
 
-    One call per window: a single read of random bytes and plain string
-    slicing, where ``uuid.uuid4()`` builds and formats a UUID object each time.
+    One call per window, and no Python work per id: random hex digits for all
+    of them in one buffer, 37 characters apiece, whose dashes, version and
+    variant digits and separators are set a column at a time (slice
+    assignment with a step), then split.
     """
-    digits = os.urandom(16 * count).hex()
-    return [f"{d[:8]}-{d[8:12]}-4{d[13:16]}-{UUID_VARIANT[d[16]]}{d[17:20]}-{d[20:]}"
-            for d in (digits[start:start + 32] for start in range(0, 32 * count, 32))]
-
+    if count == 0:
+        return []
+    layout = bytearray(os.urandom((37 * count + 1) // 2).hex()[:37 * count].encode())
+    layout[8::37] = layout[13::37] = layout[18::37] = layout[23::37] = b"-" * count
+    layout[14::37] = b"4" * count
+    layout[19::37] = layout[19::37].translate(VARIANT_DIGITS)
+    layout[36::37] = b" " * count
+    return layout.decode().split()
 
 
 class SequenceGenerator:

@@ -37,14 +37,16 @@ import json
 import re
 import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from itertools import accumulate
 from typing import Any, NamedTuple
 
+from .amqp_frames import own_content_header
 from .events import Event
-from .identity import UUID_VARIANT, RelayIdentity
+from .identity import VARIANT_DIGITS, RelayIdentity
 
 MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c5d0e-4a44-4f57-9b0e-7d1b6c3a9e21")
 SHORTSTR_MAX = 255
@@ -87,12 +89,16 @@ class Message(NamedTuple):
     """An AMQP message ready to publish; ``properties`` use AMQP names, ``headers`` included.
 
     A named tuple, like :class:`~relay.events.Event`: one is made per event.
+    ``header`` is the content header already encoded from ``properties`` (the
+    relay's own shape of message, packed in one go), or None: the publisher
+    then encodes ``properties`` itself.
     """
 
     exchange: str
     routing_key: str
     body: bytes
     properties: dict[str, Any]
+    header: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,23 +444,47 @@ def utc_stamp(time: datetime) -> tuple[str, int]:
     return utc.isoformat(), int(utc.timestamp())
 
 
-def stable_message_id(queue: str, event: Event, utc_time: str | None = None) -> str:
+def stable_message_id(queue: str, event: Event) -> str:
     """A message id that is the same for every delivery of one event: a name-based UUID (version 5).
 
     PgQ keeps ``ev_id`` and ``ev_time`` when it hands a retried event back but
     gives it a new txid, so the id is derived from the queue, ``ev_id`` and
     ``ev_time`` in UTC: redeliveries and retries carry the same id, and a queue
     that is dropped and created again (restarting ``ev_id``) does not reuse one.
-    ``utc_time`` is ``ev_time`` as UTC ISO-8601, when the caller has it already.
     """
-    if utc_time is None:
-        utc_time = utc_stamp(event.time)[0]
-    hasher = _queue_hasher(queue).copy()
-    hasher.update(f"{event.id}\x00{utc_time}".encode())
-    # The same value as uuid.uuid5(MESSAGE_ID_NAMESPACE, name), without the slow UUID object.
-    digest = hasher.hexdigest()
-    return (f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{UUID_VARIANT[digest[16]]}{digest[17:20]}-"
-            f"{digest[20:32]}")
+    return stable_message_ids(queue, [event])[0]
+
+
+#: Where each hex digit of a SHA-1 digest goes in a version 5 UUID's text, 37 characters apiece.
+_UUID_DIGITS = tuple(zip((*range(0, 8), *range(9, 13), *range(15, 18), *range(20, 23), *range(24, 36)),
+                         (*range(0, 8), *range(8, 12), *range(13, 16), *range(17, 20), *range(20, 32)),
+                         strict=True))
+
+
+def stable_message_ids(queue: str, events: Sequence[Event]) -> list[str]:
+    """:func:`stable_message_id` of each event, for a window at a time.
+
+    The same values as ``uuid.uuid5(MESSAGE_ID_NAMESPACE, name)``: each event
+    hashes only its own part after a SHA-1 fed once with the namespace and the
+    queue, and the digests become UUID text a column at a time, with no
+    Python work per character.
+    """
+    queue_hasher = _queue_hasher(queue)
+    digests = []
+    for event in events:
+        hasher = queue_hasher.copy()
+        hasher.update(b"%d\x00%s" % (event.id, utc_stamp(event.time)[0].encode()))
+        digests.append(hasher.digest())
+    count = len(digests)
+    digits = b"".join(digests).hex().encode()
+    text = bytearray(37 * count)
+    for to, from_ in _UUID_DIGITS:
+        text[to::37] = digits[from_::40]
+    text[8::37] = text[13::37] = text[18::37] = text[23::37] = b"-" * count
+    text[14::37] = b"5" * count
+    text[19::37] = digits[16::40].translate(VARIANT_DIGITS)
+    text[36::37] = b" " * count
+    return text.decode().split()
 
 
 @lru_cache(maxsize=64)
@@ -581,14 +611,16 @@ def event_to_message(
     correlation_id: str,
     sequence: int,
     limits: MessageLimits | None = None,
+    message_id: str | None = None,
 ) -> Message:
     """Map one PgQ event to the AMQP message to publish.
 
     ``correlation_id`` (a fresh UUID) and ``sequence`` come from the caller so
-    that this function stays pure. ``limits`` are what the connection the
-    message will be published on accepts (its ``frame_max`` and login user);
-    without them only the rules of AMQP and RabbitMQ that hold for every
-    connection are checked. Raises :class:`PoisonEvent` for an event that can
+    that this function stays pure; so may ``message_id``, the event's
+    :func:`stable_message_id`, when the caller made a window's at once.
+    ``limits`` are what the connection the message will be published on
+    accepts (its ``frame_max`` and login user); without them only the rules
+    of AMQP and RabbitMQ that hold for every connection are checked. Raises :class:`PoisonEvent` for an event that can
     never be published as it is, and no other exception.
 
     >>> from datetime import datetime, timezone
@@ -631,7 +663,7 @@ def event_to_message(
         "app_id": identity.app_id,
         "correlation_id": correlation_id,
         "timestamp": epoch_seconds,
-        "message_id": stable_message_id(queue, event, utc_time),
+        "message_id": message_id or stable_message_id(queue, event),
         "delivery_mode": 2 if persistent else 1,
     }
     content_type = event.extra2
@@ -655,5 +687,10 @@ def event_to_message(
         if (limits.frame_max and (event.extra3 or event.extra4 or len(identity.origin) > SHORTSTR_MAX)
                 and _header_size_bound(event, identity, correlation_id) > limits.frame_max - HEADER_FRAME_OVERHEAD):
             _check_header_size(limits.frame_max, event, identity, correlation_id, properties)
+    # Most events have neither: their message has the relay's own shape, and its header is packed now.
+    header = (own_content_header(len(body), content_type, correlation_id, properties["message_id"], epoch_seconds,
+                                 properties["delivery_mode"], identity.app_id, identity.origin, sequence, utc_time,
+                                 event.txid)
+              if not given and not user_headers else None)
     # tuple.__new__ builds the named tuple in C, skipping its Python-level constructor.
-    return tuple.__new__(Message, (exchange, routing_key, body, properties))
+    return tuple.__new__(Message, (exchange, routing_key, body, properties, header))

@@ -23,7 +23,7 @@ from .connections import Connections, OwnConnections
 from .errors import SourceUnavailable
 from .events import Event
 from .identity import SequenceGenerator, new_correlation_ids, relay_identity
-from .mapping import Message, PoisonEvent, event_to_message
+from .mapping import Message, PoisonEvent, event_to_message, stable_message_ids
 from .pgq import PgqConsumer
 from .publisher import BrokerClosed, ConfirmWindow, Publisher, Verdict
 
@@ -304,14 +304,15 @@ class QueueRelay:
         messages: list[Message] = []
         poison: list[tuple[Event, str, int]] = []
         unmapped: list[tuple[Event, str]] = []
-        correlation_ids = new_correlation_ids(len(window))
-        sequences = self.sequence.take(len(window))
         queue, identity, persistent = self.settings.queue_name, self.identity, self.settings.persistent
+        ids = zip(window, new_correlation_ids(len(window)), self.sequence.take(len(window)),
+                  stable_message_ids(queue, window), strict=True)
         limits = publisher.limits()
-        for event, correlation_id, sequence in zip(window, correlation_ids, sequences, strict=True):
+        for event, correlation_id, sequence, message_id in ids:
             try:
                 messages.append(event_to_message(event, queue=queue, identity=identity, persistent=persistent,
-                                                 correlation_id=correlation_id, sequence=sequence, limits=limits))
+                                                 correlation_id=correlation_id, sequence=sequence, limits=limits,
+                                                 message_id=message_id))
                 events.append(event)
             except PoisonEvent as exc:
                 logger.error("queue=%s event=%d cannot be published: %s", self.settings.name, event.id, exc,
