@@ -46,6 +46,30 @@ def relay_schema_sql() -> str:
     return SCHEMA_SQL.read_text()
 
 
+def _timestamptz_once() -> Any:
+    """A typecaster for timestamptz that parses each distinct text once.
+
+    The events of one producer transaction share their ``ev_time``; psycopg2
+    would parse it again for every row, a fifth of what reading a row costs.
+    """
+    parsed: dict[str, Any] = {}
+
+    def cast(value: str | None, cursor: Any) -> Any:
+        if value is None:
+            return None
+        found = parsed.get(value)
+        if found is None:
+            if len(parsed) >= 4096:
+                parsed.clear()
+            found = parsed[value] = psycopg2.extensions.PYDATETIMETZ(value, cursor)
+        return found
+
+    return psycopg2.extensions.new_type((1184,), "TIMESTAMPTZ_ONCE", cast)
+
+
+TIMESTAMPTZ_ONCE = _timestamptz_once()
+
+
 def install_relay_schema(db: Database) -> None:
     """Install or upgrade the relay's schema (sql/relay_schema.sql) where it is missing or older, uncommitted.
 
@@ -173,6 +197,7 @@ class PgqConsumer(Database):
         and a small ``first`` window gets the caller going as soon as it is done.
         """
         wanted = first or size
+        psycopg2.extensions.register_type(TIMESTAMPTZ_ONCE, self._conn)
         # A batch partly relayed by an earlier run (see save_progress) goes on after its last event.
         rows = self._run("reading the batch",
                          "SELECT set_config('work_mem', %s, true); "
