@@ -144,10 +144,18 @@ RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
 RELAY_QUEUED_TASK_STALE_SECONDS = env.float("RELAY_QUEUED_TASK_STALE_SECONDS", default=60.0)
 RELAY_IDLE_CONNECTION_SECONDS = env.float("RELAY_IDLE_CONNECTION_SECONDS", default=60.0)
 RELAY_TASK_SOFT_TIME_LIMIT = env.int("RELAY_TASK_SOFT_TIME_LIMIT", default=600)
+# Every RELAY_SAMPLE_SECONDS the worker records each enabled queue's PgQ lag and pending events and its
+# published count (relay.scheduling.samples, one query per source database): the queue overview's charts.
+# Samples older than RELAY_SAMPLE_KEEP_HOURS are deleted.
+RELAY_SAMPLE_SECONDS = env.float("RELAY_SAMPLE_SECONDS", default=60.0)
+RELAY_SAMPLE_KEEP_HOURS = env.float("RELAY_SAMPLE_KEEP_HOURS", default=24.0)
 CELERY_BEAT_SCHEDULE = {
     # A sweep not started before the next one is due has nothing left to do.
     "relay-sweep": {"task": "relay.sweep", "schedule": RELAY_SWEEP_SECONDS,
                     "options": {"expires": RELAY_SWEEP_SECONDS}},
+    # Likewise a sample: the next one is as good.
+    "relay-samples": {"task": "relay.record_samples", "schedule": RELAY_SAMPLE_SECONDS,
+                      "options": {"expires": RELAY_SAMPLE_SECONDS}},
 }
 
 # LOG_FORMAT=json writes one JSON object per line (relay.logformat), with the batch fields as keys.
