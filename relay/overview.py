@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -111,13 +111,21 @@ class QueueRow:
         return "-" if self.pending_events is None else f"{self.pending_events:,}"
 
 
-def rates(samples: list[QueueSample]) -> list[tuple[datetime, float | None]]:
+class Sample(NamedTuple):
+    """The figures of a :class:`~relay.models.QueueSample` the page uses."""
+
+    taken_at: datetime
+    published: int
+    consumer_lag: float | None
+    pending_events: int | None
+
+
+def rates(samples: list[Sample]) -> list[tuple[datetime, float | None]]:
     """Events published per second between each sample and the one before it (None across a gap or a reset).
 
-    >>> from types import SimpleNamespace as S
     >>> t = datetime(2026, 1, 1)
-    >>> rates([S(taken_at=t, published=0), S(taken_at=t + timedelta(seconds=60), published=600),
-    ...        S(taken_at=t + timedelta(seconds=120), published=0)])
+    >>> rates([Sample(t, 0, None, None), Sample(t + timedelta(seconds=60), 600, None, None),
+    ...        Sample(t + timedelta(seconds=120), 0, None, None)])
     [(datetime.datetime(2026, 1, 1, 0, 1), 10.0), (datetime.datetime(2026, 1, 1, 0, 2), None)]
     """
     points = []
@@ -137,7 +145,7 @@ def _rate_text(rate: float | None) -> str:
     return "0" if rate == 0 else f"{rate:,.1f}" if rate < 10 else f"{rate:,.0f}"
 
 
-def queue_row(queue: Any, samples: list[QueueSample], now: datetime) -> QueueRow:
+def queue_row(queue: Any, samples: list[Sample], now: datetime) -> QueueRow:
     """A queue (annotated with ``state``, its ``status`` selected) and its samples of the window, oldest first."""
     status = getattr(queue, "status", None)
     recent = samples and now - samples[-1].taken_at <= max_gap()
@@ -190,11 +198,13 @@ def overview(now: datetime, page_number: Any = 1, state: str | None = None) -> O
         queues = queues.filter(state=state)
     page = Paginator(queues, PAGE_SIZE).get_page(page_number)
     listed = list(page.object_list)
-    by_queue: dict[int, list[QueueSample]] = {queue.pk: [] for queue in listed}
-    for sample in (QueueSample.objects.filter(queue_id__in=list(by_queue), taken_at__gte=now - WINDOW - max_gap())
-                   .order_by("queue_id", "taken_at").only("queue_id", "taken_at", "published", "consumer_lag",
-                                                          "pending_events")):
-        by_queue[sample.queue_id].append(sample)
+    by_queue: dict[int, list[Sample]] = {queue.pk: [] for queue in listed}
+    # Tuples, not model instances: a page's hour is 3,000 samples, and building models was most of its time.
+    for queue_id, *fields in (QueueSample.objects
+                              .filter(queue_id__in=list(by_queue), taken_at__gte=now - WINDOW - max_gap())
+                              .order_by("queue_id", "taken_at")
+                              .values_list("queue_id", "taken_at", "published", "consumer_lag", "pending_events")):
+        by_queue[queue_id].append(Sample(*fields))
     rows = [queue_row(queue, by_queue[queue.pk], now) for queue in listed]
     newest = max((row.sampled_at for row in rows if row.sampled_at), default=None)
     return Overview(page=page, rows=rows, counts=counts, total=sum(n for _, n in counts), state=state, read_at=now,
