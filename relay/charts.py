@@ -25,6 +25,8 @@ class Series:
     css_class: str
     #: Fill the area under the line (the rate), or draw the line alone (the lag).
     area: bool = False
+    #: The top of the scale is at least this: noise on an idle queue (a lag of 0.3 s, then 0) stays flat.
+    floor: float = 0.0
 
     @property
     def peak(self) -> float:
@@ -34,7 +36,7 @@ class Series:
 def _path(series: Series, start: datetime, end: datetime, max_gap: timedelta, width: float, height: float,
           top: float) -> str:
     span = (end - start).total_seconds() or 1.0
-    peak = series.peak or 1.0
+    peak = max(series.peak, series.floor) or 1.0
     runs: list[list[tuple[float, float]]] = []
     previous: datetime | None = None
     for when, value in series.points:

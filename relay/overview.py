@@ -155,8 +155,8 @@ def queue_row(queue: Any, samples: list[Sample], now: datetime) -> QueueRow:
     chart, label, peaks = None, "no samples in the last hour", ""
     if samples:
         lag_points = [(s.taken_at, s.consumer_lag) for s in samples]
-        rate_series = Series(rate_points, "rate", area=True)
-        lag_series = Series(lag_points, "lag")
+        rate_series = Series(rate_points, "rate", area=True, floor=1.0)
+        lag_series = Series(lag_points, "lag", floor=1.0)
         rate_peak, lag_peak = _rate_text(rate_series.peak), format_age(timedelta(seconds=lag_series.peak))
         label = f"last hour: up to {rate_peak} events/s published, consumer lag up to {lag_peak}"
         peaks = f"up to {rate_peak}/s, lag up to {lag_peak}"
