@@ -99,8 +99,9 @@ def outcome(result: RelayResult) -> str:
 
 def as_dict(result: RelayResult) -> dict:
     """The summary for scripts: the outcome, every count of the result (the splitter's too), the rate."""
-    return {"outcome": outcome(result), **dataclasses.asdict(result),
-            "events_per_second": round(result.events_per_second, 1), "error": None}
+    summary = {"outcome": outcome(result), **dataclasses.asdict(result)}
+    summary.update(seconds=round(result.seconds, 3), events_per_second=round(result.events_per_second, 1), error=None)
+    return summary
 
 
 def expected_events(queue) -> int | None:
