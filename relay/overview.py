@@ -157,9 +157,14 @@ def queue_row(queue: Any, samples: list[Sample], now: datetime) -> QueueRow:
         lag_points = [(s.taken_at, s.consumer_lag) for s in samples]
         rate_series = Series(rate_points, "rate", area=True, floor=1.0)
         lag_series = Series(lag_points, "lag", floor=1.0)
-        rate_peak, lag_peak = _rate_text(rate_series.peak), format_age(timedelta(seconds=lag_series.peak))
-        label = f"last hour: up to {rate_peak} events/s published, consumer lag up to {lag_peak}"
-        peaks = f"up to {rate_peak}/s, lag up to {lag_peak}"
+        lag_peak = format_age(timedelta(seconds=lag_series.peak))
+        if any(rate is not None for _, rate in rate_points):
+            rate_peak = _rate_text(rate_series.peak)
+            label = f"last hour: up to {rate_peak} events/s published, consumer lag up to {lag_peak}"
+            peaks = f"up to {rate_peak}/s, lag up to {lag_peak}"
+        else:  # one sample, or none since a reset: a rate needs two
+            label = f"last hour: consumer lag up to {lag_peak}; the rate needs a second sample"
+            peaks = f"lag up to {lag_peak}; rate after the next sample"
         chart = line_chart([rate_series, lag_series], now - WINDOW, now, max_gap(), label)
     return QueueRow(
         pk=queue.pk, name=queue.name, queue_name=queue.queue_name, consumer_name=queue.consumer_name,
