@@ -176,8 +176,9 @@ def test_off_a_terminal_a_line_every_few_seconds_and_the_summary_on_stdout(sourc
     lines = [line for line in process.stderr.splitlines() if "events relayed" in line]
     counts = [int(re.match(rf"{queue.name}: ([\d,]+) events relayed, 0 batches finished, [\d,]+ events/s, \d+ s$",
                            line).group(1).replace(",", "")) for line in lines if "0 batches finished" in line]
-    assert len(counts) >= 2, process.stderr  # within the one batch, a second apart at most
-    assert counts == sorted(counts) and counts[-1] < 20_000
+    # Within the one batch, window by window (its last window settles before the batch is finished).
+    assert len([count for count in counts if count < 20_000]) >= 2, process.stderr
+    assert counts == sorted(counts) and counts[-1] <= 20_000
 
 
 def test_on_a_terminal_a_bar_with_events_rate_and_batches(source_dsn, pgq_queue, exchange, bind_queue):
