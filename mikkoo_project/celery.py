@@ -1,10 +1,12 @@
-"""The Celery application that runs the relay tasks, and the worker step that listens for wake-ups."""
+"""The Celery application: the relay tasks, the wake-ups step, and the lines the worker writes at start and stop."""
 from __future__ import annotations
 
 import os
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
+from relay.scheduling import lifecycle
 from relay.scheduling.wakeups import WakeupStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mikkoo_project.settings")
@@ -12,4 +14,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mikkoo_project.settings")
 app = Celery("mikkoo_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.steps["worker"].add(WakeupStep)
+worker_ready.connect(lifecycle.worker_ready, weak=False)
+worker_shutdown.connect(lifecycle.worker_shutdown, weak=False)
 app.autodiscover_tasks()

@@ -144,22 +144,43 @@ RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
 RELAY_QUEUED_TASK_STALE_SECONDS = env.float("RELAY_QUEUED_TASK_STALE_SECONDS", default=60.0)
 RELAY_IDLE_CONNECTION_SECONDS = env.float("RELAY_IDLE_CONNECTION_SECONDS", default=60.0)
 RELAY_TASK_SOFT_TIME_LIMIT = env.int("RELAY_TASK_SOFT_TIME_LIMIT", default=600)
+# Every RELAY_SAMPLE_SECONDS the worker records each enabled queue's PgQ lag and pending events and its
+# published count (relay.scheduling.samples, one query per source database): the queue overview's charts.
+# Samples older than RELAY_SAMPLE_KEEP_HOURS are deleted.
+RELAY_SAMPLE_SECONDS = env.float("RELAY_SAMPLE_SECONDS", default=60.0)
+RELAY_SAMPLE_KEEP_HOURS = env.float("RELAY_SAMPLE_KEEP_HOURS", default=24.0)
 CELERY_BEAT_SCHEDULE = {
     # A sweep not started before the next one is due has nothing left to do.
     "relay-sweep": {"task": "relay.sweep", "schedule": RELAY_SWEEP_SECONDS,
                     "options": {"expires": RELAY_SWEEP_SECONDS}},
+    # Likewise a sample: the next one is as good.
+    "relay-samples": {"task": "relay.record_samples", "schedule": RELAY_SAMPLE_SECONDS,
+                      "options": {"expires": RELAY_SAMPLE_SECONDS}},
 }
 
 # LOG_FORMAT=json writes one JSON object per line (relay.logformat), with the batch fields as keys.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+# An idle worker says next to nothing at INFO: Celery's own lines about the relay's routine tasks (beat's
+# "Sending due task", "received", "succeeded") and the engine's line for a batch without events are kept
+# for DEBUG (relay.logfilters). Each batch, error, backoff, start and stop stays one line at INFO.
+RELAY_ROUTINE_TASKS = ["relay.sweep", "relay.relay_slice", "relay.record_samples"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
                    "json": {"()": "relay.logformat.JsonFormatter"}},
+    "filters": {"routine_tasks": {"()": "relay.logfilters.RoutineTaskLines", "tasks": RELAY_ROUTINE_TASKS},
+                "empty_batches": {"()": "relay.logfilters.EmptyBatchLines"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    # On the loggers that write those lines: Celery's worker replaces the root logger's handlers, not these.
+    "loggers": {
+        "celery.beat": {"filters": ["routine_tasks"]},
+        "celery.worker.strategy": {"filters": ["routine_tasks"]},
+        "celery.app.trace": {"filters": ["routine_tasks"]},
+        "relay.relay": {"filters": ["empty_batches"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 

@@ -1,4 +1,4 @@
-"""The operator's screens: connections, queues, dead letters and the audit status."""
+"""The operator's screens: connections, queues, dead letters, the audit status and the queue overview."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
@@ -9,10 +9,10 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import admin_views, dead_letter_views
+from . import admin_views, dead_letter_views, overview_views
 from .errors import RelayError
 from .forms import BrokerConnectionForm, RelayedQueueForm
-from .models import AuditStatus, BrokerConnection, DeadLetter, RelayedQueue
+from .models import AuditStatus, BrokerConnection, DeadLetter, QueueOverview, RelayedQueue
 from .scheduling.registration import register_consumers, summary_lines
 from .secret_refs import reference_name
 from .service import replay_dead_letters, retire_queue
@@ -335,3 +335,28 @@ class AuditStatusAdmin(admin.ModelAdmin):
 
     def outstanding_view(self, request, name):
         return admin_views.outstanding(request, self, name)
+
+
+@admin.register(QueueOverview)
+class QueueOverviewAdmin(admin.ModelAdmin):
+    """The queue overview page: no table behind it; its changelist is the overview (django-rq's pattern)."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(overview_views.PERMISSION)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        # Only this: the default add, change and history views would look for a table.
+        info = self.opts.app_label, self.opts.model_name
+        return [path("", self.admin_site.admin_view(self.changelist_view), name="{}_{}_changelist".format(*info))]
+
+    def changelist_view(self, request, extra_context=None):
+        return overview_views.queue_overview(request, self)

@@ -58,7 +58,7 @@ class RelayMetrics:
         except Exception:  # metrics must never fail a batch
             logger.exception("recording metrics failed")
 
-    def window_settled(self, queue: str, seconds: float) -> None:
+    def window_settled(self, queue: str, seconds: float, events: int) -> None:
         try:
             CONFIRMS_OUTSTANDING.labels(queue).set(0)
             CONFIRM_SECONDS.labels(queue).observe(seconds)

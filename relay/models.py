@@ -531,3 +531,50 @@ class AuditStatus(models.Model):
         permissions = [("view_audit_status", "Can view the audit status page")]
         verbose_name = "audit status"
         verbose_name_plural = "audit status"
+
+
+class QueueSample(models.Model):
+    """One minute's look at a queue, recorded by the worker: PgQ's lag and pending events, and its relayed count.
+
+    The queue overview draws its charts from these; beat's sampling task
+    writes one per enabled queue every ``RELAY_SAMPLE_SECONDS`` and deletes
+    those older than ``RELAY_SAMPLE_KEEP_HOURS``.
+    """
+
+    queue = models.ForeignKey(RelayedQueue, on_delete=models.CASCADE, related_name="samples", verbose_name="queue",
+                              help_text="The relayed queue looked at.")
+    taken_at = models.DateTimeField("taken at", help_text="When the sample was taken.")
+    published = models.PositiveBigIntegerField(
+        "published so far", help_text="The queue's count of published events then (its status); the difference "
+        "between two samples over the time between them is the rate.")
+    consumer_lag = models.FloatField(
+        "consumer lag (s)", null=True, blank=True,
+        help_text="Age of the last PgQ tick the relay's consumer finished (pgq.get_consumer_info lag). "
+        "Empty: the source database could not be read, or the consumer is not registered.")
+    pending_events = models.BigIntegerField(
+        "pending events", null=True, blank=True,
+        help_text="Events in ticks the consumer has not finished, PgQ's estimate (pgq.get_consumer_info). "
+        "Empty: the source database could not be read, or the consumer is not registered.")
+
+    class Meta:
+        verbose_name = "queue sample"
+        verbose_name_plural = "queue samples"
+        indexes = [
+            # A page of the overview reads its queues' last hour; pruning reads by age alone.
+            models.Index(fields=["queue", "taken_at"], name="queue_sample_by_queue"),
+            models.Index(fields=["taken_at"], name="queue_sample_by_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class QueueOverview(models.Model):
+    """No table: gives the queue overview page its place in the admin index, and its permission."""
+
+    class Meta:
+        managed = False  # nothing is stored: the page reads the queues, their status and their samples
+        default_permissions = ()
+        permissions = [("view_queue_overview", "Can view the queue overview page")]
+        verbose_name = "queue overview"
+        verbose_name_plural = "queue overview"

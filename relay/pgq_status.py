@@ -1,6 +1,7 @@
 """PgQ's own view of a queue (ticks, the consumer's lag, pending events), read on a short read-only connection."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,6 +12,15 @@ PGQ_STATE_SQL = """
 SELECT q.ticker_lag, q.ev_new, c.consumer_name IS NOT NULL, c.lag, c.pending_events
   FROM pgq.get_queue_info(%(queue)s) AS q
   LEFT JOIN pgq.get_consumer_info(%(queue)s, %(consumer)s) AS c ON true
+"""
+# The same for any number of (queue, consumer) of one database, in one round trip: PgQ's functions
+# without arguments list every queue and consumer (a few rows of PgQ's own tables each).
+PGQ_STATES_SQL = """
+SELECT w.queue_name, w.consumer_name, q.queue_name IS NOT NULL, c.consumer_name IS NOT NULL,
+       q.ticker_lag, q.ev_new, c.lag, c.pending_events
+  FROM unnest(%s::text[], %s::text[]) AS w(queue_name, consumer_name)
+  LEFT JOIN pgq.get_queue_info() AS q ON q.queue_name = w.queue_name
+  LEFT JOIN pgq.get_consumer_info() AS c ON c.queue_name = w.queue_name AND c.consumer_name = w.consumer_name
 """
 
 
@@ -69,3 +79,22 @@ class StatusReader(Database):
         return PgqState(queue_exists=True, registered=registered, consumer_lag=lag,
                         pending_events=max(0, pending or 0), new_events=max(0, new_events or 0),
                         ticker_lag=ticker_lag)
+
+
+def read_states(db: Database, queues: Sequence[tuple[str, str]], timeout_ms: int = 5000,
+                doing: str = "reading PgQ's queues") -> dict[tuple[str, str], PgqState]:
+    """What PgQ says of each ``(queue, consumer)`` of ``db``'s database, in one query on its connection.
+
+    The query may take ``timeout_ms`` at most: the connection may be one a
+    worker process keeps for relaying, which must not wait on a stuck read.
+    """
+    if not queues:
+        return {}
+    names, consumers = zip(*queues, strict=True)
+    db._run(doing, "SET LOCAL statement_timeout = %s", (timeout_ms,), fetch=False)
+    rows = db._run(doing, PGQ_STATES_SQL, (list(names), list(consumers)))
+    db.commit(doing)
+    return {(queue, consumer): PgqState(queue_exists=exists, registered=registered, consumer_lag=lag,
+                                        pending_events=max(0, pending or 0), new_events=max(0, new or 0),
+                                        ticker_lag=ticker_lag)
+            for queue, consumer, exists, registered, ticker_lag, new, lag, pending in rows}

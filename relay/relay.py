@@ -125,7 +125,7 @@ class RelayObserver(Protocol):
 
     def awaiting_confirms(self, queue: str, outstanding: int) -> None: ...
 
-    def window_settled(self, queue: str, seconds: float) -> None: ...
+    def window_settled(self, queue: str, seconds: float, events: int) -> None: ...
 
     def batch_finished(self, result: RelayResult) -> None: ...
 
@@ -369,7 +369,7 @@ class QueueRelay:
         if any(isinstance(verdict, BrokerClosed) for verdict in verdicts):
             verdicts = self._isolate(publisher, sent.confirms.messages, verdicts)
         for observer in self.observers:
-            observer.window_settled(self.settings.name, time.monotonic() - waited)
+            observer.window_settled(self.settings.name, time.monotonic() - waited, sent.size)
         for event, verdict in (*zip(sent.events, verdicts, strict=True), *sent.unmapped):
             if verdict is None:
                 result.published += 1

@@ -1,10 +1,11 @@
-"""Thin Celery tasks over relay.scheduling: beat's sweep, and one bounded slice of one queue."""
+"""Thin Celery tasks over relay.scheduling: beat's sweep and queue samples, and one bounded slice of one queue."""
 from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
 
 from .connections import process_pool
+from .scheduling.samples import record_samples as sample_queues
 from .scheduling.slices import run_slice
 from .scheduling.sweep import sweep as sweep_sources
 
@@ -21,3 +22,10 @@ def sweep() -> None:
 def relay_slice(queue_id: int) -> None:
     """Relay one queue for a slice of about ``RELAY_SLICE_SECONDS``; it asks for another when work is left."""
     run_slice(queue_id)
+
+
+@shared_task(name="relay.record_samples", ignore_result=True, soft_time_limit=60, time_limit=90)
+def record_samples() -> None:
+    """Record every enabled queue's lag, pending events and published count (one query per source database)."""
+    sample_queues(process_pool(settings.RELAY_IDLE_CONNECTION_SECONDS),
+                  unless_sampled_within=settings.RELAY_SAMPLE_SECONDS / 2)

@@ -3,7 +3,8 @@
 # dependencies, the Django database, an admin user, a source database
 # `mikkoo_demo` with PgQ, the demo queue from demo/mikkoo.yml, an exchange `demo`
 # bound to a queue `demo-events`, three events relayed once with relay_once,
-# then pgqd, the worker with beat and the admin web server (scripts/start-stack.sh).
+# then pgqd, the worker with beat and the admin web server (scripts/start-stack.sh). The admin user's
+# password is ADMIN_PASSWORD when set, else generated and printed at the end (scripts/create-admin.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
@@ -36,11 +37,10 @@ PY
     SELECT pgq.force_tick('demo');" -o /dev/null
 "${PSQL[@]}" -d mikkoo_demo -c "SELECT pgq.ticker('demo')" -o /dev/null
 .venv/bin/python manage.py relay_once demo
-if [ -z "$(.venv/bin/python manage.py shell -c "from django.contrib.auth.models import User; print(User.objects.filter(username='admin').exists() or '')")" ]; then
-    export DJANGO_SUPERUSER_PASSWORD="${ADMIN_PASSWORD:-$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')}"
-    .venv/bin/python manage.py createsuperuser --no-input --username admin --email admin@localhost
-    echo "admin user: admin / ${DJANGO_SUPERUSER_PASSWORD}"
-fi
+# The admin user: ADMIN_PASSWORD when set, else a generated password (said again at the end, where it is seen).
+admin_user="$(bash scripts/create-admin.sh)"
+echo "$admin_user"
 bash scripts/start-stack.sh
 echo "Done: the three demo events are in the RabbitMQ queue demo-events; events written to the PgQ queue"
 echo "demo from now on are relayed by the worker within a fraction of a second."
+echo "The admin: http://${WEB_BIND:-127.0.0.1:8000}/admin/ ($admin_user)"

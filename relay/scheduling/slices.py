@@ -50,7 +50,7 @@ class LeaseKeeper:
     def awaiting_confirms(self, queue: str, outstanding: int) -> None:
         pass
 
-    def window_settled(self, queue: str, seconds: float) -> None:
+    def window_settled(self, queue: str, seconds: float, events: int) -> None:
         self._renew()
 
     def batch_finished(self, result: RelayResult) -> None:
