@@ -25,3 +25,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str)
+
+
+def use_settings_format(logger: logging.Logger, **kwargs: object) -> None:
+    """Celery's ``after_setup_logger`` receiver: the worker writes in ``LOG_FORMAT`` too, wherever Celery writes.
+
+    Celery replaces the handlers of the root logger with its own (to the
+    console or ``--logfile``); with ``LOG_FORMAT=json`` they get this formatter.
+    """
+    from django.conf import settings
+
+    if settings.LOG_FORMAT == "json":
+        for handler in logger.handlers:
+            handler.setFormatter(JsonFormatter())

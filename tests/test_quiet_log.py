@@ -1,6 +1,7 @@
 """A quiet log: routine lines of the relay's own work wait for DEBUG; batches, errors, start and stop stay at INFO."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -103,3 +104,19 @@ def test_an_idle_worker_writes_a_few_lines_a_minute_and_a_batch_still_its_line(
     finally:
         worker.stop()
     assert "relay worker stopped" in worker.log()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_with_log_format_json_the_worker_writes_one_json_object_per_line(tmp_path, celery_queue):
+    worker = Worker(tmp_path, celery_queue, LOG_FORMAT="json")
+    try:
+        wait_for(lambda: "relay worker ready" in worker.log(), timeout=60, what="the worker's start line")
+    finally:
+        worker.stop()
+    # Celery prints a banner at start, not through logging; every log record is a JSON object.
+    records = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
+    assert not log_lines(worker.log())
+    assert {"relay.scheduling.lifecycle"} <= {record["logger"] for record in records}
+    assert any(record["message"].startswith("relay worker ready") for record in records)
+    assert any(record["message"].startswith("relay worker stopped") for record in records)
