@@ -51,12 +51,18 @@ def _shortstr(text: str) -> bytes:
     return _U8(len(data)) + data
 
 
-@lru_cache(maxsize=256)
+_METHOD_FRAMES: dict[tuple, bytes] = {}
+
+
 def _method_frame(channel: int, exchange: str, routing_key: str, mandatory: bool) -> bytes:
     """The basic.publish method frame: the same for every message to one exchange and routing key."""
     payload = (b"".join((Struct(">HHH").pack(BASIC_CLASS, PUBLISH_METHOD, 0), _shortstr(exchange),
                          _shortstr(routing_key))) + _U8(1 if mandatory else 0))
-    return _FRAME_HEAD.pack(1, channel, len(payload)) + payload + FRAME_END
+    frame = _FRAME_HEAD.pack(1, channel, len(payload)) + payload + FRAME_END
+    if len(_METHOD_FRAMES) >= 4096:
+        _METHOD_FRAMES.clear()
+    _METHOD_FRAMES[(channel, exchange, routing_key, mandatory)] = frame
+    return frame
 
 
 def encode_table(table: dict[str, Any]) -> bytes:
@@ -109,8 +115,9 @@ def encode_properties(properties: dict[str, Any]) -> tuple[int, bytes]:
 
 def publish_frames(channel: int, message: Message, mandatory: bool, frame_max: int) -> bytes:
     """The method, content header and body frames that publish ``message`` on ``channel``."""
-    method = _method_frame(channel, message.exchange, message.routing_key, mandatory)
-    body = message.body
+    exchange, routing_key, body = message.exchange, message.routing_key, message.body
+    method = (_METHOD_FRAMES.get((channel, exchange, routing_key, mandatory))
+              or _method_frame(channel, exchange, routing_key, mandatory))
     header = message.header
     if header is None:
         flags, encoded = encode_properties(message.properties)

@@ -52,8 +52,9 @@ class ConfirmWindow:
         self._by_identity: defaultdict[tuple, deque[int]] = defaultdict(deque)
         self._last_indexed = 0
 
-    def sent(self, tag: int, index: int) -> None:
-        self.unsettled[tag] = index
+    def sent(self, first_tag: int, indices: list[int]) -> None:
+        """The messages at ``indices`` went out with delivery tags ``first_tag``, ``first_tag + 1``, ..."""
+        self.unsettled.update(zip(range(first_tag, first_tag + len(indices)), indices, strict=True))
 
     def on_return(self, exc: Exception, exchange: str, routing_key: str, message: Any) -> bool:
         """Note a returned message; False if it was not published in this window."""
@@ -277,25 +278,28 @@ class Publisher:
         messages, verdicts = window.messages, window.verdicts
         index, reconnected = 0, False
         while index < len(messages):
-            chunk = bytearray()
+            frames, sent, size = [], [], 0
             connection = self.link.connection.connection
             channel_id, frame_max, mandatory = self._channel.channel_id, connection.frame_max, self.confirm
-            while index < len(messages) and len(chunk) < self.write_chunk:
+            while index < len(messages) and size < self.write_chunk:
                 message = messages[index]
-                reason = missing.get(message.exchange)
-                if reason:
-                    verdicts[index] = reason
+                if missing and message.exchange in missing:
+                    verdicts[index] = missing[message.exchange]
                 else:
                     try:
-                        chunk += publish_frames(channel_id, message, mandatory, frame_max)
+                        data = publish_frames(channel_id, message, mandatory, frame_max)
                     except (ValueError, TypeError, OverflowError) as exc:
                         # Built before any byte is written: this message's own failure, not the window's.
                         verdicts[index] = f"could not be sent: {type(exc).__name__}: {self.link.describe(exc)}"
                     else:
-                        if self.confirm:
-                            self._tag += 1
-                            window.sent(self._tag, index)
+                        frames.append(data)
+                        sent.append(index)
+                        size += len(data)
                 index += 1
+            if self.confirm:
+                window.sent(self._tag + 1, sent)
+                self._tag += len(sent)
+            chunk = b"".join(frames)
             try:
                 connection.transport.write(chunk)
                 connection.bytes_sent += 1  # py-amqp's heartbeats count writes
