@@ -44,9 +44,9 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    from relay import health
-    from relay.health import check_health
     from relay.models import BrokerConnection, RelayedQueue
+    from relay.ops import health
+    from relay.ops.health import check_health
 
     listeners = [socket.create_server(("127.0.0.1", 0), backlog=128) for _ in range(options.queues * 2)]
     ports = [listener.getsockname()[1] for listener in listeners]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.events import Event
-from relay.identity import RelayIdentity
+from relay.core.events import Event
+from relay.core.identity import RelayIdentity
 
 IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
 TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)

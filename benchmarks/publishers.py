@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pika
 from kombu import Connection, Producer
 
-from relay.broker import BrokerSettings
-from relay.relay import QueueRelay, QueueSettings
+from relay.amqp.broker import BrokerSettings
+from relay.engine.relay import QueueRelay, QueueSettings
 
 HEADERS = {"origin": "bench.example", "sequence": 2**62, "timestamp": "2026-01-01T00:00:00.123456+00:00",
            "txid": 123456}

@@ -42,7 +42,7 @@ import psutil  # noqa: E402
 from kombu import Connection  # noqa: E402
 
 from benchmarks.common import ADMIN_DSN, AMQP_URL, execute  # noqa: E402
-from relay.audit_sql import install_audit_sql  # noqa: E402
+from relay.audit.install import install_audit_sql  # noqa: E402
 
 C_PUBLISHER = ROOT / "benchmarks" / ".build" / "c_publisher"
 PUBLISHERS = ("c", "pika", "kombu", "relay")

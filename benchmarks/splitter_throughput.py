@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ADMIN_DSN, execute, run_in_child
-from relay.splitter import QueueSplitter, SplitterSettings
+from relay.engine.splitter import QueueSplitter, SplitterSettings
 
 
 def main() -> None:

@@ -158,28 +158,28 @@ CELERY_BEAT_SCHEDULE = {
                       "options": {"expires": RELAY_SAMPLE_SECONDS}},
 }
 
-# LOG_FORMAT=json writes one JSON object per line (relay.logformat), with the batch fields as keys.
+# LOG_FORMAT=json writes one JSON object per line (relay.ops.logformat), with the batch fields as keys.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 # An idle worker says next to nothing at INFO: Celery's own lines about the relay's routine tasks (beat's
 # "Sending due task", "received", "succeeded") and the engine's line for a batch without events are kept
-# for DEBUG (relay.logfilters). Each batch, error, backoff, start and stop stays one line at INFO.
+# for DEBUG (relay.ops.logfilters). Each batch, error, backoff, start and stop stays one line at INFO.
 RELAY_ROUTINE_TASKS = ["relay.sweep", "relay.relay_slice", "relay.record_samples"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-                   "json": {"()": "relay.logformat.JsonFormatter"}},
-    "filters": {"routine_tasks": {"()": "relay.logfilters.RoutineTaskLines", "tasks": RELAY_ROUTINE_TASKS},
-                "empty_batches": {"()": "relay.logfilters.EmptyBatchLines"}},
+                   "json": {"()": "relay.ops.logformat.JsonFormatter"}},
+    "filters": {"routine_tasks": {"()": "relay.ops.logfilters.RoutineTaskLines", "tasks": RELAY_ROUTINE_TASKS},
+                "empty_batches": {"()": "relay.ops.logfilters.EmptyBatchLines"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     # On the loggers that write those lines: Celery's worker replaces the root logger's handlers, not these.
     "loggers": {
         "celery.beat": {"filters": ["routine_tasks"]},
         "celery.worker.strategy": {"filters": ["routine_tasks"]},
         "celery.app.trace": {"filters": ["routine_tasks"]},
-        "relay.relay": {"filters": ["empty_batches"]},
+        "relay.engine.relay": {"filters": ["empty_batches"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

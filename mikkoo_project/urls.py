@@ -2,7 +2,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from relay import ops_views
+from relay.ops import views as ops_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -6,13 +6,13 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from .broker import BrokerSettings, TlsSettings
-from .errors import InvalidConfiguration
+from .amqp.broker import BrokerSettings, TlsSettings
+from .core.errors import InvalidConfiguration
+from .core.secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url
+from .engine.relay import QueueSettings
+from .engine.splitter import SplitterSettings
 from .fields import SecretField, undecryptable
-from .relay import QueueSettings
 from .secret_refs import check_reference, reference_name, resolve
-from .secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url
-from .splitter import SplitterSettings
 from .validation import (
     CONFIRM_TIMEOUT,
     CONNECT_TIMEOUT,

@@ -11,7 +11,7 @@ import re
 
 from django.conf import settings
 
-from .errors import InvalidConfiguration
+from .core.errors import InvalidConfiguration
 
 PREFIX = "env:"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

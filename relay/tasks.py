@@ -4,10 +4,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from .connections import process_pool
-from .scheduling.samples import record_samples as sample_queues
-from .scheduling.slices import run_slice
-from .scheduling.sweep import sweep as sweep_sources
+from .engine.connections import process_pool
+from .runs.scheduling.samples import record_samples as sample_queues
+from .runs.scheduling.slices import run_slice
+from .runs.scheduling.sweep import sweep as sweep_sources
 
 
 @shared_task(name="relay.sweep", ignore_result=True)

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from .secrets import InvalidConnectionString, check_host_port
+from .core.secrets import InvalidConnectionString, check_host_port
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def validate_path(value: str) -> None:
 
 
 def tls_protocol_problem(value: str) -> str | None:
-    from .broker import _tls_version
+    from .amqp.broker import _tls_version
 
     if not value:
         return None

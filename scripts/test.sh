@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh --with-browser
 export SECRET_KEY="${SECRET_KEY:-test-only-secret-key}"
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the subpackages' import contracts (.importlinter)
 .venv/bin/python manage.py makemigrations --check --dry-run
 bash scripts/check-compose.sh
 .venv/bin/pytest "$@"

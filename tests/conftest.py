@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from relay.broker import BrokerSettings
+from relay.amqp.broker import BrokerSettings
+from relay.engine.relay import QueueSettings
 from relay.models import BrokerConnection
-from relay.relay import QueueSettings
 
 from . import services
 from .processes import Pgqd
@@ -33,7 +33,7 @@ def pgq_queue(source_dsn):
 @pytest.fixture(scope="session")
 def audited_dsn():
     """A database of its own with PgQ and the audit SQL API (sql/mikkoo.sql and the relay's additions)."""
-    from relay.audit_sql import install_audit_sql
+    from relay.audit.install import install_audit_sql
 
     name = services.unique("mikkoo_audited")
     dsn = services.create_database(name)

@@ -13,8 +13,8 @@ from amqp.serialization import dumps
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.amqp_frames import publish_frames
-from relay.mapping import PoisonEvent
+from relay.amqp.frames import publish_frames
+from relay.amqp.mapping import PoisonEvent
 
 from .test_mapping_properties import EVENTS, LIMITS, PROPERTY_TESTS, as_published, map_event
 

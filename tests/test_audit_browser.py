@@ -12,7 +12,7 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
 from relay.models import RelayedQueue
-from relay.service import relay_queue
+from relay.runs.run_queue import relay_queue
 
 from . import services
 
@@ -104,10 +104,10 @@ def test_an_operator_logs_in_and_reads_each_queue_on_the_overview(
         browser, live_server, django_user_model, source_dsn, pgq_queue, exchange, bind_queue):
     from django.utils import timezone
 
-    from relay.connections import OwnConnections
+    from relay.engine.connections import OwnConnections
     from relay.models import BrokerConnection
-    from relay.scheduling.registration import register_consumers
-    from relay.scheduling.samples import record_samples
+    from relay.runs.scheduling.registration import register_consumers
+    from relay.runs.scheduling.samples import record_samples
 
     django_user_model.objects.create_superuser("operator", "operator@example.com", "correct horse")
     bind_queue(exchange)

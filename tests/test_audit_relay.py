@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from relay.errors import SourceUnavailable
-from relay.pgq import PgqConsumer
-from relay.relay import QueueRelay, QueueSettings
+from relay.core.errors import SourceUnavailable
+from relay.engine.relay import QueueRelay, QueueSettings
+from relay.pgq.consumer import PgqConsumer
 
 from . import services
 

@@ -12,8 +12,8 @@ import psycopg2
 import pytest
 from django.core.management import CommandError, call_command
 
-from relay.audit_sql import AUDIT_SQL_FILES, CURRENT, INSTALLED, MIKKOO_SQL, UPGRADED, install_audit_sql
-from relay.errors import SourceUnavailable
+from relay.audit.install import AUDIT_SQL_FILES, CURRENT, INSTALLED, MIKKOO_SQL, UPGRADED, install_audit_sql
+from relay.core.errors import SourceUnavailable
 from relay.models import BrokerConnection, RelayedQueue
 
 from . import services

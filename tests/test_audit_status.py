@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.test import override_settings
 from django.urls import reverse
 
-from relay.audit_status import (
+from relay.audit.status import (
     ALL_DELIVERED,
     BEHIND,
     FAILING,
@@ -22,9 +22,9 @@ from relay.audit_status import (
     Verdict,
     judge,
 )
-from relay.errors import BrokerUnavailable, RelayError
+from relay.core.errors import BrokerUnavailable, RelayError
 from relay.models import BrokerConnection, RelayedQueue
-from relay.service import relay_queue
+from relay.runs.run_queue import relay_queue
 
 from . import services
 

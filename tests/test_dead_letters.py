@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 
 from relay.models import DeadLetter, RelayedQueue
-from relay.service import relay_queue
+from relay.runs.run_queue import relay_queue
 
 from . import services
 

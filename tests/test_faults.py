@@ -94,9 +94,9 @@ def test_two_relays_started_together_never_publish_a_batch_twice(relayed, amqp):
 
 def test_a_confirm_that_never_comes_is_given_up_and_the_events_arrive_later(
         source_dsn, pgq_queue, exchange, bind_queue, amqp):
-    from relay.broker import BrokerSettings
-    from relay.errors import BrokerUnavailable
-    from relay.relay import QueueRelay, QueueSettings
+    from relay.amqp.broker import BrokerSettings
+    from relay.core.errors import BrokerUnavailable
+    from relay.engine.relay import QueueRelay, QueueSettings
 
     from .tcp_proxy import TcpProxy
 

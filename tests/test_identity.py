@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 
-from relay.identity import SequenceGenerator, new_correlation_ids
+from relay.core.identity import SequenceGenerator, new_correlation_ids
 
 
 def test_correlation_ids_are_distinct_version_4_uuids_in_canonical_text():

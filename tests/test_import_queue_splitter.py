@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from relay.models import BrokerConnection, RelayedQueue
-from relay.service import get_queue
+from relay.runs.run_queue import get_queue
 
 from . import services
 

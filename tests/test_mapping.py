@@ -13,9 +13,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from relay.events import Event
-from relay.identity import RelayIdentity
-from relay.mapping import (
+from relay.amqp.mapping import (
     Message,
     PoisonEvent,
     event_to_message,
@@ -23,6 +21,8 @@ from relay.mapping import (
     parse_properties,
     stable_message_id,
 )
+from relay.core.events import Event
+from relay.core.identity import RelayIdentity
 
 IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
 QUEUE = "test"

@@ -13,9 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from relay.events import Event
-from relay.identity import RelayIdentity
-from relay.mapping import (
+from relay.amqp.mapping import (
     EXPIRATION_MAX_MS,
     FRAME_MIN_SIZE,
     HEADER_FRAME_OVERHEAD,
@@ -32,6 +30,8 @@ from relay.mapping import (
     parse_headers,
     parse_properties,
 )
+from relay.core.events import Event
+from relay.core.identity import RelayIdentity
 
 IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
 CORRELATION_ID = "5b0c1f4e-2d7e-4c55-a3f6-0c8d5e7a9b10"

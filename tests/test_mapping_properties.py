@@ -19,9 +19,7 @@ from amqp.serialization import dumps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.events import Event
-from relay.identity import RelayIdentity
-from relay.mapping import (
+from relay.amqp.mapping import (
     EXPIRATION_MAX_MS,
     HEADER_FRAME_OVERHEAD,
     INT64,
@@ -36,6 +34,8 @@ from relay.mapping import (
     content_header_size,
     event_to_message,
 )
+from relay.core.events import Event
+from relay.core.identity import RelayIdentity
 
 IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
 CORRELATION_ID = "5b0c1f4e-2d7e-4c55-a3f6-0c8d5e7a9b10"

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from relay.events import Event
-from relay.identity import RelayIdentity
-from relay.mapping import (
+from relay.amqp.mapping import (
     EXPIRATION_MAX_MS,
     HEADER_FRAME_OVERHEAD,
     MAX_DEPTH,
@@ -22,7 +20,9 @@ from relay.mapping import (
     content_header_size,
     event_to_message,
 )
-from relay.publisher import BrokerSettings, Publisher
+from relay.amqp.publisher import BrokerSettings, Publisher
+from relay.core.events import Event
+from relay.core.identity import RelayIdentity
 
 from . import services
 

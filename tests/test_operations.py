@@ -8,12 +8,12 @@ import socket
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from relay.broker import BrokerSettings
-from relay.errors import RelayError
-from relay.logformat import JsonFormatter
+from relay.amqp.broker import BrokerSettings
+from relay.core.errors import RelayError
+from relay.engine.relay import QueueRelay
 from relay.models import BrokerConnection, RelayedQueue
-from relay.relay import QueueRelay
-from relay.service import relay_queue
+from relay.ops.logformat import JsonFormatter
+from relay.runs.run_queue import relay_queue
 
 from . import services
 from .processes import Worker, wait_for
@@ -141,7 +141,7 @@ def test_json_logs_are_one_parseable_object_per_line_with_the_batch_fields(
     handler = logging.Handler()
     handler.setFormatter(JsonFormatter())
     handler.emit = lambda record: lines.append(handler.format(record))
-    logger = logging.getLogger("relay.relay")
+    logger = logging.getLogger("relay.engine.relay")
     logger.addHandler(handler)
     try:
         QueueRelay(queue_settings).run()
@@ -151,7 +151,7 @@ def test_json_logs_are_one_parseable_object_per_line_with_the_batch_fields(
     records = [json.loads(line) for line in lines]
     assert all("\n" not in line for line in lines)
     [batch] = [r for r in records if "batch" in r and r["level"] == "INFO"]
-    assert batch["queue"] == pgq_queue and batch["logger"] == "relay.relay"
+    assert batch["queue"] == pgq_queue and batch["logger"] == "relay.engine.relay"
     assert (batch["events"], batch["published"], batch["retried"], batch["dead_lettered"]) == (4, 3, 0, 1)
     assert isinstance(batch["ms"], int) and batch["time"].endswith("+00:00")
     [poison] = [r for r in records if r["level"] == "ERROR"]
@@ -172,7 +172,7 @@ def test_a_down_first_host_fails_over_to_the_next_and_names_it(
     settings = queue_settings.__class__(**{**queue_settings.__dict__,
                                            "broker": BrokerSettings(hosts=("127.0.0.1:1", "127.0.0.1"))})
 
-    with caplog.at_level(logging.WARNING, logger="relay.publisher"):
+    with caplog.at_level(logging.WARNING, logger="relay.amqp.publisher"):
         result = QueueRelay(settings).run()
 
     assert result.published == 20

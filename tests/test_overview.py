@@ -11,11 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from relay.connections import OwnConnections
+from relay.engine.connections import OwnConnections
 from relay.models import QueueSample, QueueStatus, RelayedQueue
-from relay.overview import STATES, state_counts, with_state
-from relay.scheduling.samples import record_samples
-from relay.service import relay_queue
+from relay.ops.overview import STATES, state_counts, with_state
+from relay.runs.run_queue import relay_queue
+from relay.runs.scheduling.samples import record_samples
 
 from . import services
 

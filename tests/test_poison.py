@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from relay.relay import QueueRelay
+from relay.engine.relay import QueueRelay
 
 from . import services
 

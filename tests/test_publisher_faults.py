@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from relay.broker import BrokerSettings
-from relay.mapping import Message
-from relay.publisher import Publisher
+from relay.amqp.broker import BrokerSettings
+from relay.amqp.mapping import Message
+from relay.amqp.publisher import Publisher
 
 from . import services
 from .tcp_proxy import TcpProxy

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from relay.logfilters import EmptyBatchLines, RoutineTaskLines
 from relay.models import RelayedQueue
-from relay.scheduling.registration import register_consumers
+from relay.ops.logfilters import EmptyBatchLines, RoutineTaskLines
+from relay.runs.scheduling.registration import register_consumers
 
 from . import services
 from .processes import Worker, wait_for
@@ -54,8 +54,8 @@ def test_errors_of_routine_tasks_and_batches_with_events_stay(debug_off):
     failed.levelno, failed.levelname = logging.ERROR, "ERROR"
     assert RoutineTaskLines(ROUTINE).filter(failed)
 
-    empty = record("relay.relay", "queue=%s batch=%d events=%d", "orders", 7, 0, events=0)
-    full = record("relay.relay", "queue=%s batch=%d events=%d", "orders", 8, 5, events=5)
+    empty = record("relay.engine.relay", "queue=%s batch=%d events=%d", "orders", 7, 0, events=0)
+    full = record("relay.engine.relay", "queue=%s batch=%d events=%d", "orders", 8, 5, events=5)
     assert not EmptyBatchLines().filter(empty)
     assert EmptyBatchLines().filter(full) and full.levelname == "INFO"
 
@@ -64,7 +64,7 @@ def test_settings_put_the_filters_on_the_loggers_that_write_those_lines():
     for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
         assert any(isinstance(f, RoutineTaskLines) and "relay.sweep" in f.tasks
                    for f in logging.getLogger(name).filters), name
-    assert any(isinstance(f, EmptyBatchLines) for f in logging.getLogger("relay.relay").filters)
+    assert any(isinstance(f, EmptyBatchLines) for f in logging.getLogger("relay.engine.relay").filters)
 
 
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d ")
@@ -117,6 +117,6 @@ def test_with_log_format_json_the_worker_writes_one_json_object_per_line(tmp_pat
     # Celery prints a banner at start, not through logging; every log record is a JSON object.
     records = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
     assert not log_lines(worker.log())
-    assert {"relay.scheduling.lifecycle"} <= {record["logger"] for record in records}
+    assert {"relay.runs.scheduling.lifecycle"} <= {record["logger"] for record in records}
     assert any(record["message"].startswith("relay worker ready") for record in records)
     assert any(record["message"].startswith("relay worker stopped") for record in records)

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from relay.events import Event
-from relay.mapping import stable_message_id
-from relay.pgq import PgqConsumer
-from relay.relay import QueueRelay
+from relay.amqp.mapping import stable_message_id
+from relay.core.events import Event
+from relay.engine.relay import QueueRelay
+from relay.pgq.consumer import PgqConsumer
 
 from . import services
 
@@ -229,7 +229,7 @@ def test_a_busy_queue_is_left_alone(queue_settings, source_dsn, pgq_queue, excha
 
 
 def test_the_queue_and_consumer_are_created_when_missing(source_dsn, broker_settings, exchange, bind_queue, amqp):
-    from relay.relay import QueueSettings
+    from relay.engine.relay import QueueSettings
 
     name = services.unique("fresh")
     settings = QueueSettings(name=name, queue_name=name, source_dsn=source_dsn, broker=broker_settings)

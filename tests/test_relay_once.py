@@ -58,7 +58,7 @@ def test_an_idle_queue_says_nothing_was_ready(source_dsn, pgq_queue):
 
 
 def test_a_busy_queue_says_so_and_exits_0(source_dsn, pgq_queue):
-    from relay.pgq import PgqConsumer
+    from relay.pgq.consumer import PgqConsumer
 
     queue = configure(source_dsn, pgq_queue)
     holder = PgqConsumer(source_dsn, pgq_queue, "mikkoo")
@@ -145,8 +145,8 @@ class Recorder:
 
 
 def test_progress_moves_window_by_window_inside_one_large_batch(source_dsn, pgq_queue, exchange, bind_queue, amqp):
-    from relay.progress import Progress
-    from relay.service import relay_queue
+    from relay.runs.progress import Progress
+    from relay.runs.run_queue import relay_queue
 
     queue = configure(source_dsn, pgq_queue)
     target = bind_queue(exchange)

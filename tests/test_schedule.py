@@ -8,12 +8,12 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
-from relay.connections import ConnectionPool
+from relay.engine.connections import ConnectionPool
 from relay.models import BrokerConnection, QueueStatus, RelayedQueue
-from relay.scheduling.requests import request_slices
-from relay.scheduling.slices import run_slice
-from relay.scheduling.sweep import sweep
-from relay.service import backoff
+from relay.runs.queue_status import backoff
+from relay.runs.scheduling.requests import request_slices
+from relay.runs.scheduling.slices import run_slice
+from relay.runs.scheduling.sweep import sweep
 
 from . import services
 
@@ -168,8 +168,8 @@ def test_backoff_doubles_up_to_a_minute(failures, seconds):
 
 
 def test_an_event_committed_after_a_forced_tick_that_its_id_predates_is_still_seen_waiting(source_dsn, pgq_queue):
-    from relay.connections import SourceConnection
-    from relay.pgq_watch import readiness
+    from relay.engine.connections import SourceConnection
+    from relay.pgq.watch import readiness
 
     with services.connect(source_dsn, autocommit=False) as producer:
         with producer.cursor() as cur:

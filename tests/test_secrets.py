@@ -16,11 +16,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from relay.broker import BrokerSettings
-from relay.errors import BrokerUnavailable
+from relay.amqp.broker import BrokerSettings
+from relay.amqp.publisher import Publisher
+from relay.core.errors import BrokerUnavailable
+from relay.core.secrets import InvalidConnectionString, parse_url, redact_url, scrub
 from relay.models import BrokerConnection, RelayedQueue
-from relay.publisher import Publisher
-from relay.secrets import InvalidConnectionString, parse_url, redact_url, scrub
 
 from . import services
 

@@ -13,10 +13,10 @@ import psycopg2
 import pytest
 from django.core.exceptions import ValidationError
 
-from relay.events import Event
-from relay.forms import RelayedQueueForm
+from relay.admin.forms import RelayedQueueForm
+from relay.core.events import Event
+from relay.engine.splitter import NO_TARGET_QUEUE, QueueSplitter, SplitterSettings
 from relay.models import BrokerConnection, QueueStatus, RelayedQueue
-from relay.splitter import NO_TARGET_QUEUE, QueueSplitter, SplitterSettings
 
 from . import services
 
@@ -373,7 +373,7 @@ def test_an_unreachable_target_is_named_without_its_password_and_nothing_is_lost
 
 @pytest.mark.django_db
 def test_the_schedule_relays_a_split_queue_like_any_other(databases, source_queue):
-    from relay.scheduling.slices import run_slice
+    from relay.runs.scheduling.slices import run_slice
 
     source, target = databases
     target_queues(target, "queue.event1")

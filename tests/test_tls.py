@@ -8,11 +8,11 @@ import subprocess
 import pytest
 from kombu import Connection
 
-from relay.amqp_tls import TlsTransport
-from relay.broker import BrokerSettings, TlsSettings
-from relay.errors import BrokerUnavailable
-from relay.publisher import Publisher
-from relay.relay import QueueRelay, QueueSettings
+from relay.amqp.broker import BrokerSettings, TlsSettings
+from relay.amqp.publisher import Publisher
+from relay.amqp.tls import TlsTransport
+from relay.core.errors import BrokerUnavailable
+from relay.engine.relay import QueueRelay, QueueSettings
 
 from . import services
 from .tls_node import KEY_PASSWORD, TlsNode

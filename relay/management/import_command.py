@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.errors import RelayError
-from relay.models import RelayedQueue
-from relay.scheduling.registration import register_consumers, summary_lines
+from ..core.errors import RelayError
+from ..models import RelayedQueue
+from ..runs.scheduling.registration import register_consumers, summary_lines
 
 
 class ImportCommand(BaseCommand):

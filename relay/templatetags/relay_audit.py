@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django import template
 
-from ..audit_status import format_age
+from ..audit.status import format_age
 
 register = template.Library()
 

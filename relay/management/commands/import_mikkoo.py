@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from relay.management.import_command import ImportCommand
-from relay.mikkoo_config import load
-from relay.mikkoo_import import import_config
+
+from ...compat.mikkoo_config import load
+from ...compat.mikkoo_import import import_config
 
 
 class Command(ImportCommand):

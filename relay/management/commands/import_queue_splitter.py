@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from relay.management.import_command import ImportCommand
-from relay.splitter_config import import_config, load
+
+from ...compat.splitter_config import import_config, load
 
 
 class Command(ImportCommand):

@@ -1,9 +1,9 @@
 """``manage.py install_sql <queue>``: install or upgrade the audit SQL API in a queue's source database."""
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.audit_sql import install_audit_sql
-from relay.errors import RelayError
-from relay.service import get_queue
+from ...audit.install import install_audit_sql
+from ...core.errors import RelayError
+from ...runs.run_queue import get_queue
 
 
 class Command(BaseCommand):

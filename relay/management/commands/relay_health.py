@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.health import check_health
+from ...ops.health import check_health
 
 
 class Command(BaseCommand):

@@ -8,11 +8,11 @@ from contextlib import nullcontext
 
 from django.core.management.base import BaseCommand, CommandError
 
-from relay.errors import InvalidConfiguration, RelayError
-from relay.pgq_status import StatusReader
-from relay.progress import BarDisplay, LineDisplay, NoDisplay, Progress
-from relay.relay import RelayResult
-from relay.service import get_queue, record_unexpected, relay_queue
+from ...core.errors import InvalidConfiguration, RelayError
+from ...engine.relay import RelayResult
+from ...pgq.status import StatusReader
+from ...runs.progress import BarDisplay, LineDisplay, NoDisplay, Progress
+from ...runs.run_queue import get_queue, record_unexpected, relay_queue
 
 #: Exit status of an interrupted run (128 + SIGINT, as shells report it).
 INTERRUPTED = 130

@@ -1,0 +1,7 @@
+"""PostgreSQL and PgQ: the source database and a split queue's target database.
+
+Owns: one PostgreSQL connection that names its database without the password, the PgQ consumer
+(batches, ticks, retries, dead letters, the relay's schema), watching every queue of a database
+over one connection, PgQ status for operators, the splitter's target database. Knows nothing of
+AMQP. May import ``relay.core``; no Django.
+"""
