@@ -27,7 +27,8 @@ import pika
 from kombu import Connection, Producer
 
 from relay.amqp.broker import BrokerSettings
-from relay.engine.relay import QueueRelay, QueueSettings
+from relay.engine.settings import AmqpTargetSettings, QueueSettings
+from relay.engine.targets import engine_for
 
 HEADERS = {"origin": "bench.example", "sequence": 2**62, "timestamp": "2026-01-01T00:00:00.123456+00:00",
            "txid": 123456}
@@ -104,8 +105,8 @@ def publish_pika(args: argparse.Namespace) -> None:
 def relay(args: argparse.Namespace) -> None:
     """The relay's engine on the batch waiting in the queue: reads PgQ, maps, publishes, confirms, finishes."""
     settings = QueueSettings(name=args.queue, queue_name=args.queue, source_dsn=args.dsn,
-                             broker=BrokerSettings(hosts=("127.0.0.1",)))
-    result = QueueRelay(settings).run()
+                             target=AmqpTargetSettings(BrokerSettings(hosts=("127.0.0.1",))))
+    result = engine_for(settings).run()
     if result.published != args.count:
         raise SystemExit(f"relay: published {result.published} of {args.count} events")
 

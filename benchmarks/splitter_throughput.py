@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ADMIN_DSN, execute, run_in_child
-from relay.engine.splitter import QueueSplitter, SplitterSettings
+from relay.engine.settings import PgqTargetSettings, QueueSettings
+from relay.engine.targets import engine_for
 
 
 def main() -> None:
@@ -55,9 +56,9 @@ def main() -> None:
         print(f"raw PgQ insert: {args.events:,} events of {args.body_bytes} bytes with pgq.insert_event in one "
               f"transaction in {insert_seconds:.2f} s, {raw_rate:,.0f} events/s")
 
-        settings = SplitterSettings(name=queue, queue_name=queue, source_dsn=source, target_dsn=target,
-                                    consumer_name="splitter")
-        result, peak_mb = run_in_child(QueueSplitter(settings))
+        settings = QueueSettings(name=queue, queue_name=queue, source_dsn=source,
+                                 target=PgqTargetSettings(target_dsn=target), consumer_name="splitter")
+        result, peak_mb = run_in_child(engine_for(settings))
         events, inserted, batches, seconds = result.events, result.inserted, result.batches, result.seconds
 
         landed = sum(execute(target, f"SELECT count(*) FROM {prefix}")[0][0] for (prefix,) in execute(

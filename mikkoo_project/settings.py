@@ -128,7 +128,7 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 
-# How the worker relays (relay.scheduling). Commits wake the worker (one LISTEN connection per
+# How the worker relays (relay.runs.scheduling). Commits wake the worker (one LISTEN connection per
 # source database and worker, RELAY_WAKEUPS); beat's sweep asks every source database which queues
 # have work every RELAY_SWEEP_SECONDS. A queue is relayed in slices of about RELAY_SLICE_SECONDS,
 # then queued again behind the others; a running slice counts as running for RELAY_LEASE_SECONDS
@@ -145,7 +145,7 @@ RELAY_QUEUED_TASK_STALE_SECONDS = env.float("RELAY_QUEUED_TASK_STALE_SECONDS", d
 RELAY_IDLE_CONNECTION_SECONDS = env.float("RELAY_IDLE_CONNECTION_SECONDS", default=60.0)
 RELAY_TASK_SOFT_TIME_LIMIT = env.int("RELAY_TASK_SOFT_TIME_LIMIT", default=600)
 # Every RELAY_SAMPLE_SECONDS the worker records each enabled queue's PgQ lag and pending events and its
-# published count (relay.scheduling.samples, one query per source database): the queue overview's charts.
+# published count (relay.runs.scheduling.samples, one query per source database): the queue overview's charts.
 # Samples older than RELAY_SAMPLE_KEEP_HOURS are deleted.
 RELAY_SAMPLE_SECONDS = env.float("RELAY_SAMPLE_SECONDS", default=60.0)
 RELAY_SAMPLE_KEEP_HOURS = env.float("RELAY_SAMPLE_KEEP_HOURS", default=24.0)
@@ -179,7 +179,7 @@ LOGGING = {
         "celery.beat": {"filters": ["routine_tasks"]},
         "celery.worker.strategy": {"filters": ["routine_tasks"]},
         "celery.app.trace": {"filters": ["routine_tasks"]},
-        "relay.engine.relay": {"filters": ["empty_batches"]},
+        "relay.engine.amqp_target": {"filters": ["empty_batches"]},
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -9,8 +9,7 @@ from django.db import models
 from .amqp.broker import BrokerSettings, TlsSettings
 from .core.errors import InvalidConfiguration
 from .core.secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url
-from .engine.relay import QueueSettings
-from .engine.splitter import SplitterSettings
+from .engine.settings import AmqpTargetSettings, PgqTargetSettings, QueueSettings, TargetSettings
 from .fields import SecretField, undecryptable
 from .secret_refs import check_reference, reference_name, resolve
 from .validation import (
@@ -371,44 +370,31 @@ class RelayedQueue(models.Model):
         # The connection is checked as a whole by its own to_settings(); here only that there is one.
         _check_fields(self, self.SECRET_FIELDS, exclude=("connection",))
 
-    def to_splitter_settings(self) -> SplitterSettings:
-        """The plain settings object the queue splitter takes (PostgreSQL target); raises InvalidConfiguration."""
-        self._checked()
-        return SplitterSettings(
-            name=self.name,
-            queue_name=self.queue_name,
-            source_dsn=self.source_dsn(),
-            target_dsn=self.target_dsn(),
-            consumer_name=self.consumer_name,
-            create_target_queues=self.create_target_queues,
-            max_failures=self.max_failures,
-            retry_delay=self.retry_delay,
-        )
+    def to_settings(self) -> QueueSettings:
+        """The plain settings object the engine takes, with the target's: RabbitMQ, or a PostgreSQL database.
 
-    def to_settings(self) -> QueueSettings | SplitterSettings:
-        """The plain settings object the queue's engine takes: the relay's, or the splitter's (PostgreSQL target).
-
-        Raises :class:`~relay.errors.InvalidConfiguration` naming the field at
+        Raises :class:`~relay.core.errors.InvalidConfiguration` naming the field at
         fault when a stored value cannot be used (it never quotes a secret).
         """
-        if self.target == self.Target.POSTGRES:
-            return self.to_splitter_settings()
         self._checked()
-        try:
-            broker = self.connection.to_settings()
-        except InvalidConfiguration as exc:
-            raise InvalidConfiguration(f"RabbitMQ connection {self.connection.name}: {exc}") from None
         return QueueSettings(
             name=self.name,
             queue_name=self.queue_name,
             source_dsn=self.source_dsn(),
+            target=self._target_settings(),
             consumer_name=self.consumer_name,
-            confirm=self.confirm,
-            persistent=self.persistent,
             max_failures=self.max_failures,
             retry_delay=self.retry_delay,
-            broker=broker,
         )
+
+    def _target_settings(self) -> TargetSettings:
+        if self.target == self.Target.POSTGRES:
+            return PgqTargetSettings(target_dsn=self.target_dsn(), create_target_queues=self.create_target_queues)
+        try:
+            broker = self.connection.to_settings()
+        except InvalidConfiguration as exc:
+            raise InvalidConfiguration(f"RabbitMQ connection {self.connection.name}: {exc}") from None
+        return AmqpTargetSettings(broker=broker, confirm=self.confirm, persistent=self.persistent)
 
 
 class DeadLetter(models.Model):

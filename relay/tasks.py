@@ -1,4 +1,4 @@
-"""Thin Celery tasks over relay.scheduling: beat's sweep and queue samples, and one bounded slice of one queue."""
+"""Thin Celery tasks over relay.runs.scheduling: beat's sweep and queue samples, and one bounded slice of one queue."""
 from __future__ import annotations
 
 from celery import shared_task

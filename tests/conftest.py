@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from relay.amqp.broker import BrokerSettings
-from relay.engine.relay import QueueSettings
+from relay.engine.settings import AmqpTargetSettings, QueueSettings
 from relay.models import BrokerConnection
 
 from . import services
@@ -104,7 +104,7 @@ def broker_settings():
 @pytest.fixture
 def queue_settings(source_dsn, pgq_queue, broker_settings):
     return QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn,
-                         broker=broker_settings, max_failures=3, retry_delay=0)
+                         target=AmqpTargetSettings(broker=broker_settings), max_failures=3, retry_delay=0)
 
 
 @pytest.fixture(scope="session")

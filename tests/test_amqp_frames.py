@@ -1,6 +1,6 @@
 """The relay's own basic.publish frames are byte for byte py-amqp's, for any message the mapping makes (hypothesis).
 
-The publisher writes a window's frames itself (relay.amqp_frames) instead of
+The publisher writes a window's frames itself (relay.amqp.frames) instead of
 handing each message to kombu and py-amqp; py-amqp's own frame writer, fed
 the same message as kombu would hand it over, is the oracle.
 """

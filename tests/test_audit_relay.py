@@ -7,7 +7,11 @@ import uuid
 import pytest
 
 from relay.core.errors import SourceUnavailable
-from relay.engine.relay import QueueRelay, QueueSettings
+from relay.engine.amqp_target import AmqpTarget
+from relay.engine.connections import OwnConnections
+from relay.engine.loop import QueueRelay
+from relay.engine.settings import AmqpTargetSettings, QueueSettings
+from relay.engine.targets import engine_for
 from relay.pgq.consumer import PgqConsumer
 
 from . import services
@@ -15,16 +19,17 @@ from . import services
 
 @pytest.fixture
 def settings_for(audited_dsn, audited_queue, broker_settings):
-    def make(**overrides) -> QueueSettings:
+    def make(confirm: bool = True, **overrides) -> QueueSettings:
         values = {"name": audited_queue, "queue_name": audited_queue, "source_dsn": audited_dsn,
-                  "broker": broker_settings, "max_failures": 3, "retry_delay": 0, **overrides}
+                  "target": AmqpTargetSettings(broker=broker_settings, confirm=confirm), "max_failures": 3,
+                  "retry_delay": 0, **overrides}
         return QueueSettings(**values)
 
     return make
 
 
 def relay(settings, **kwargs):
-    return QueueRelay(settings).run(**kwargs)
+    return engine_for(settings).run(**kwargs)
 
 
 def test_the_audit_api_is_detected_only_where_it_is_installed(audited_dsn, audited_queue, source_dsn, pgq_queue):
@@ -60,7 +65,7 @@ def test_confirmed_events_are_marked_confirmed_and_arrive_with_their_audit_messa
 
 def test_every_window_of_a_large_batch_is_marked(settings_for, audited_dsn, audited_queue, exchange, bind_queue):
     bind_queue(exchange)
-    count = 2 * QueueRelay.window_size + 500
+    count = 2 * AmqpTarget(settings_for(), OwnConnections()).window_size + 500
     services.sql(audited_dsn, "SELECT count(mikkoo.insert_audited_event(%s, %s, 'bulk', n::text, 'text/plain')) "
                               "FROM generate_series(1, %s) AS n", (audited_queue, exchange, count))
     services.tick(audited_dsn, audited_queue)
@@ -178,10 +183,10 @@ class CrashBeforeFinishing(PgqConsumer):
         raise SourceUnavailable("the relay process died before finishing the batch")
 
 
-class CrashingRelay(QueueRelay):
+def crashing_relay(settings: QueueSettings) -> QueueRelay:
     """The relay with that consumer."""
-
-    consumer_class = CrashBeforeFinishing
+    connections = OwnConnections()
+    return QueueRelay(settings, AmqpTarget(settings, connections), connections, consumer_class=CrashBeforeFinishing)
 
 
 def test_the_marks_commit_with_the_batch_or_not_at_all(settings_for, audited_dsn, audited_queue, exchange, bind_queue):
@@ -190,7 +195,7 @@ def test_the_marks_commit_with_the_batch_or_not_at_all(settings_for, audited_dsn
     services.tick(audited_dsn, audited_queue)
 
     with pytest.raises(SourceUnavailable):
-        CrashingRelay(settings_for()).run()
+        crashing_relay(settings_for()).run()
     assert services.audit_rows(audited_dsn, audited_queue) == [(mid, None, None, None) for mid in ids]
 
     # PgQ hands the unfinished batch out again: now it is finished and the marks commit with it.

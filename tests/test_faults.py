@@ -96,7 +96,8 @@ def test_a_confirm_that_never_comes_is_given_up_and_the_events_arrive_later(
         source_dsn, pgq_queue, exchange, bind_queue, amqp):
     from relay.amqp.broker import BrokerSettings
     from relay.core.errors import BrokerUnavailable
-    from relay.engine.relay import QueueRelay, QueueSettings
+    from relay.engine.settings import AmqpTargetSettings, QueueSettings
+    from relay.engine.targets import engine_for
 
     from .tcp_proxy import TcpProxy
 
@@ -107,17 +108,18 @@ def test_a_confirm_that_never_comes_is_given_up_and_the_events_arrive_later(
     try:
         proxy.hold_replies()
         stuck = QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn, retry_delay=0,
-                              broker=BrokerSettings(hosts=(f"127.0.0.1:{proxy.port}",), confirm_timeout=1,
-                                                    heartbeat=0, connect_timeout=1))
+                              target=AmqpTargetSettings(BrokerSettings(hosts=(f"127.0.0.1:{proxy.port}",),
+                                                                       confirm_timeout=1, heartbeat=0,
+                                                                       connect_timeout=1)))
         # The handshake itself never completes: the relay gives up on its timeout instead of hanging.
         with pytest.raises(BrokerUnavailable, match="cannot connect"):
-            QueueRelay(stuck).run()
+            engine_for(stuck).run()
     finally:
         proxy.close()
 
     fine = QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn, retry_delay=0,
-                         broker=BrokerSettings(hosts=("127.0.0.1",)))
-    result = QueueRelay(fine).run()
+                         target=AmqpTargetSettings(BrokerSettings(hosts=("127.0.0.1",))))
+    result = engine_for(fine).run()
     assert result.published == 500
     assert sorted(int(m.body) for m in services.drain(amqp, target, expected=500)) == list(range(500))
 

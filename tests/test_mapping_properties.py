@@ -154,7 +154,7 @@ def map_event(event: Event, limits: MessageLimits | None = None) -> Message:
 def as_published(message: Message) -> AmqpMessage:
     """The py-amqp message that publishes ``message`` as kombu would hand it over (expiration in milliseconds).
 
-    The publisher writes the frames itself (relay.amqp_frames); tests/test_amqp_frames.py holds them to
+    The publisher writes the frames itself (relay.amqp.frames); tests/test_amqp_frames.py holds them to
     py-amqp's frames of this message.
     """
     properties = dict(message.properties)

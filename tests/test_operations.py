@@ -1,6 +1,7 @@
 """Operating the relay: Prometheus metrics, statsd, JSON logs and RabbitMQ failover, on the real services."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -10,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from relay.amqp.broker import BrokerSettings
 from relay.core.errors import RelayError
-from relay.engine.relay import QueueRelay
+from relay.engine.targets import engine_for
 from relay.models import BrokerConnection, RelayedQueue
 from relay.ops.logformat import JsonFormatter
 from relay.runs.run_queue import relay_queue
@@ -141,17 +142,17 @@ def test_json_logs_are_one_parseable_object_per_line_with_the_batch_fields(
     handler = logging.Handler()
     handler.setFormatter(JsonFormatter())
     handler.emit = lambda record: lines.append(handler.format(record))
-    logger = logging.getLogger("relay.engine.relay")
+    logger = logging.getLogger("relay.engine.amqp_target")
     logger.addHandler(handler)
     try:
-        QueueRelay(queue_settings).run()
+        engine_for(queue_settings).run()
     finally:
         logger.removeHandler(handler)
 
     records = [json.loads(line) for line in lines]
     assert all("\n" not in line for line in lines)
     [batch] = [r for r in records if "batch" in r and r["level"] == "INFO"]
-    assert batch["queue"] == pgq_queue and batch["logger"] == "relay.engine.relay"
+    assert batch["queue"] == pgq_queue and batch["logger"] == "relay.engine.amqp_target"
     assert (batch["events"], batch["published"], batch["retried"], batch["dead_lettered"]) == (4, 3, 0, 1)
     assert isinstance(batch["ms"], int) and batch["time"].endswith("+00:00")
     [poison] = [r for r in records if r["level"] == "ERROR"]
@@ -169,11 +170,11 @@ def test_a_down_first_host_fails_over_to_the_next_and_names_it(
         queue_settings, source_dsn, pgq_queue, exchange, bind_queue, amqp, caplog):
     target = bind_queue(exchange)
     write_events(source_dsn, pgq_queue, exchange, good=20)
-    settings = queue_settings.__class__(**{**queue_settings.__dict__,
-                                           "broker": BrokerSettings(hosts=("127.0.0.1:1", "127.0.0.1"))})
+    failing_over = dataclasses.replace(queue_settings.target, broker=BrokerSettings(hosts=("127.0.0.1:1", "127.0.0.1")))
+    settings = dataclasses.replace(queue_settings, target=failing_over)
 
     with caplog.at_level(logging.WARNING, logger="relay.amqp.publisher"):
-        result = QueueRelay(settings).run()
+        result = engine_for(settings).run()
 
     assert result.published == 20
     assert len(services.drain(amqp, target, expected=20)) == 20

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from relay.engine.relay import QueueRelay
+from relay.engine.targets import engine_for
 
 from . import services
 
@@ -48,8 +48,8 @@ POISON = {
 @pytest.fixture
 def settings(queue_settings):
     """max_failures 3 and retry delay 0 (from conftest); RabbitMQ's max_message_size is said to be 1 MB."""
-    return dataclasses.replace(queue_settings, broker=dataclasses.replace(queue_settings.broker,
-                                                                          max_message_size=1_000_000))
+    broker = dataclasses.replace(queue_settings.target.broker, max_message_size=1_000_000)
+    return dataclasses.replace(queue_settings, target=dataclasses.replace(queue_settings.target, broker=broker))
 
 
 def write_batch(dsn, queue, exchange, poison: list[tuple]) -> list[str]:
@@ -66,7 +66,7 @@ def relay_until_done(settings, dsn, queue, rounds: int = 15) -> int:
     """Relay as relay_once does, with a tick and PgQ's retry maintenance between runs; how many runs it took."""
     for done in range(1, rounds + 1):
         services.tick(dsn, queue)
-        result = QueueRelay(settings).run()
+        result = engine_for(settings).run()
         services.release_retries(dsn, queue)
         if not result.retried and not pending(dsn, queue):
             return done

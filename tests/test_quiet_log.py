@@ -54,8 +54,8 @@ def test_errors_of_routine_tasks_and_batches_with_events_stay(debug_off):
     failed.levelno, failed.levelname = logging.ERROR, "ERROR"
     assert RoutineTaskLines(ROUTINE).filter(failed)
 
-    empty = record("relay.engine.relay", "queue=%s batch=%d events=%d", "orders", 7, 0, events=0)
-    full = record("relay.engine.relay", "queue=%s batch=%d events=%d", "orders", 8, 5, events=5)
+    empty = record("relay.engine.amqp_target", "queue=%s batch=%d events=%d", "orders", 7, 0, events=0)
+    full = record("relay.engine.amqp_target", "queue=%s batch=%d events=%d", "orders", 8, 5, events=5)
     assert not EmptyBatchLines().filter(empty)
     assert EmptyBatchLines().filter(full) and full.levelname == "INFO"
 
@@ -64,7 +64,7 @@ def test_settings_put_the_filters_on_the_loggers_that_write_those_lines():
     for name in ("celery.beat", "celery.worker.strategy", "celery.app.trace"):
         assert any(isinstance(f, RoutineTaskLines) and "relay.sweep" in f.tasks
                    for f in logging.getLogger(name).filters), name
-    assert any(isinstance(f, EmptyBatchLines) for f in logging.getLogger("relay.engine.relay").filters)
+    assert any(isinstance(f, EmptyBatchLines) for f in logging.getLogger("relay.engine.amqp_target").filters)
 
 
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d ")

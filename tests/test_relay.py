@@ -10,7 +10,10 @@ import pytest
 
 from relay.amqp.mapping import stable_message_id
 from relay.core.events import Event
-from relay.engine.relay import QueueRelay
+from relay.engine.amqp_target import AmqpTarget
+from relay.engine.connections import OwnConnections
+from relay.engine.loop import QueueRelay
+from relay.engine.targets import engine_for
 from relay.pgq.consumer import PgqConsumer
 
 from . import services
@@ -32,7 +35,7 @@ def observer(source_dsn, pgq_queue):
 
 
 def relay(settings, **kwargs):
-    return QueueRelay(settings).run(**kwargs)
+    return engine_for(settings).run(**kwargs)
 
 
 def dead_letters(dsn, queue):
@@ -205,7 +208,7 @@ def test_with_confirms_off_events_are_published_without_waiting(
     services.insert_events(source_dsn, pgq_queue, [("k", str(n), exchange, "", "", "") for n in range(100)])
     services.tick(source_dsn, pgq_queue)
 
-    result = relay(replace(queue_settings, confirm=False))
+    result = relay(replace(queue_settings, target=replace(queue_settings.target, confirm=False)))
 
     assert result.published == 100
     assert len(services.drain(amqp, target, expected=100)) == 100
@@ -229,10 +232,11 @@ def test_a_busy_queue_is_left_alone(queue_settings, source_dsn, pgq_queue, excha
 
 
 def test_the_queue_and_consumer_are_created_when_missing(source_dsn, broker_settings, exchange, bind_queue, amqp):
-    from relay.engine.relay import QueueSettings
+    from relay.engine.settings import AmqpTargetSettings, QueueSettings
 
     name = services.unique("fresh")
-    settings = QueueSettings(name=name, queue_name=name, source_dsn=source_dsn, broker=broker_settings)
+    settings = QueueSettings(name=name, queue_name=name, source_dsn=source_dsn,
+                             target=AmqpTargetSettings(broker=broker_settings))
     try:
         assert relay(settings).batches == 0
         (consumers,) = services.sql(source_dsn, "SELECT count(*) FROM pgq.get_consumer_info(%s, 'mikkoo')",
@@ -248,8 +252,8 @@ def test_batches_larger_than_a_window_stream_through_the_cursor(
     target = bind_queue(exchange)
     services.insert_events(source_dsn, pgq_queue, [("k", str(n), exchange, "", "", "") for n in range(50)])
     services.tick(source_dsn, pgq_queue)
-    engine = QueueRelay(queue_settings)
-    engine.window_size = window
+    connections = OwnConnections()
+    engine = QueueRelay(queue_settings, AmqpTarget(queue_settings, connections, window_size=window), connections)
 
     result = engine.run()
 
@@ -294,8 +298,9 @@ def test_a_run_out_of_time_stops_mid_batch_and_the_next_goes_on_without_publishi
     target = bind_queue(exchange)
     services.insert_events(source_dsn, pgq_queue, [("k", str(n), exchange, "", "", "") for n in range(50)])
     services.tick(source_dsn, pgq_queue)
-    engine = QueueRelay(queue_settings)
-    engine.window_size, engine.first_window_size = 7, 3
+    connections = OwnConnections()
+    small_windows = AmqpTarget(queue_settings, connections, window_size=7, first_window_size=3)
+    engine = QueueRelay(queue_settings, small_windows, connections)
 
     first = engine.run(until=0.0)  # out of time from the start: one window, then stop
 

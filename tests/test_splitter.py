@@ -15,7 +15,11 @@ from django.core.exceptions import ValidationError
 
 from relay.admin.forms import RelayedQueueForm
 from relay.core.events import Event
-from relay.engine.splitter import NO_TARGET_QUEUE, QueueSplitter, SplitterSettings
+from relay.engine.connections import OwnConnections
+from relay.engine.loop import QueueRelay
+from relay.engine.settings import PgqTargetSettings, QueueSettings
+from relay.engine.split_target import NO_TARGET_QUEUE, SplitTarget
+from relay.engine.targets import engine_for
 from relay.models import BrokerConnection, QueueStatus, RelayedQueue
 
 from . import services
@@ -77,10 +81,11 @@ def dead_letters(dsn: str, queue: str) -> list[tuple]:
                              "WHERE queue_name = %s ORDER BY ev_id", (queue,))
 
 
-def settings_for(databases, queue: str, **overrides) -> SplitterSettings:
+def settings_for(databases, queue: str, create_target_queues: bool = True, **overrides) -> QueueSettings:
     source, target = databases
-    return SplitterSettings(name=queue, queue_name=queue, source_dsn=source, target_dsn=target,
-                            consumer_name="splitter", **{"retry_delay": 0, **overrides})
+    return QueueSettings(name=queue, queue_name=queue, source_dsn=source,
+                         target=PgqTargetSettings(target_dsn=target, create_target_queues=create_target_queues),
+                         consumer_name="splitter", **{"retry_delay": 0, **overrides})
 
 
 def configure(databases, queue: str, **fields) -> RelayedQueue:
@@ -235,7 +240,7 @@ def test_a_source_queue_created_again_is_not_mistaken_for_the_batches_it_had(dat
     settings = settings_for(databases, source_queue)
     services.insert_events(source, source_queue, [("t", "before", "queue.event1", None, None, None)])
     services.tick(source, source_queue)
-    assert QueueSplitter(settings).run().inserted == 1
+    assert engine_for(settings).run().inserted == 1
     applied_ticks = services.sql(target, "SELECT prev_tick_id, tick_id FROM mikkoo_relay.applied_batch")
     services.sql(source, "SELECT pgq.drop_queue(%s, true)", (source_queue,))
     services.sql(source, "SELECT pgq.create_queue(%s)", (source_queue,))
@@ -243,7 +248,7 @@ def test_a_source_queue_created_again_is_not_mistaken_for_the_batches_it_had(dat
     services.insert_events(source, source_queue, [("t", "after", "queue.event1", None, None, None)])
     services.tick(source, source_queue)
 
-    result = QueueSplitter(settings).run()
+    result = engine_for(settings).run()
 
     assert services.sql(target, "SELECT prev_tick_id, tick_id FROM mikkoo_relay.applied_batch") == applied_ticks
     assert (result.inserted, result.already_applied) == (1, 0)
@@ -256,7 +261,7 @@ def test_a_missing_target_queue_is_created_when_allowed(databases, source_queue)
                                                   ("t", "second", "queue.new", None, None, None)])
     services.tick(source, source_queue)
 
-    result = QueueSplitter(settings_for(databases, source_queue)).run()
+    result = engine_for(settings_for(databases, source_queue)).run()
 
     assert (result.inserted, result.retried, result.dead_lettered) == (2, 0, 0)
     assert result.summary().endswith("; created target queues queue.new")
@@ -274,10 +279,10 @@ def test_without_auto_create_events_for_a_missing_queue_are_retried_then_dead_le
     services.tick(source, source_queue)
     settings = settings_for(databases, source_queue, create_target_queues=False, max_failures=3)
 
-    results = [QueueSplitter(settings).run()]
+    results = [engine_for(settings).run()]
     for _ in range(settings.max_failures - 1):
         assert services.release_retries(source, source_queue) == 1
-        results.append(QueueSplitter(settings).run())
+        results.append(engine_for(settings).run())
 
     assert [(r.inserted, r.retried, r.dead_lettered) for r in results] == [(1, 1, 0), (0, 1, 0), (0, 0, 1)]
     assert dead_letters(source, source_queue) == [
@@ -295,7 +300,7 @@ def test_an_event_without_a_target_queue_is_dead_lettered_at_once(databases, sou
                                                   ("t", "fine", "queue.event1", None, None, None)])
     services.tick(source, source_queue)
 
-    result = QueueSplitter(settings_for(databases, source_queue)).run()
+    result = engine_for(settings_for(databases, source_queue)).run()
 
     assert (result.inserted, result.retried, result.dead_lettered) == (1, 0, 2)
     assert dead_letters(source, source_queue) == [("empty", NO_TARGET_QUEUE, 1), ("null", NO_TARGET_QUEUE, 1)]
@@ -318,7 +323,7 @@ def test_a_target_queue_that_refuses_its_events_fails_only_those(databases, sour
                                                   ("t", "disabled", "queue.disabled", None, None, None)])
     services.tick(source, source_queue)
 
-    result = QueueSplitter(settings_for(databases, source_queue, max_failures=1)).run()
+    result = engine_for(settings_for(databases, source_queue, max_failures=1)).run()
 
     assert (result.inserted, result.retried, result.dead_lettered) == (1, 0, 2)
     assert dead_letters(source, source_queue) == [
@@ -334,8 +339,8 @@ def test_batches_larger_than_a_window_keep_each_target_queues_order(databases, s
     services.insert_events(source, source_queue,
                            [("t", str(n), names[n % 3], None, None, None) for n in range(50)])
     services.tick(source, source_queue)
-    splitter = QueueSplitter(settings_for(databases, source_queue))
-    splitter.window_size = 7
+    settings = settings_for(databases, source_queue)
+    splitter = QueueRelay(settings, SplitTarget(settings, window_size=7), OwnConnections())
 
     result = splitter.run()
 

@@ -12,7 +12,8 @@ from relay.amqp.broker import BrokerSettings, TlsSettings
 from relay.amqp.publisher import Publisher
 from relay.amqp.tls import TlsTransport
 from relay.core.errors import BrokerUnavailable
-from relay.engine.relay import QueueRelay, QueueSettings
+from relay.engine.settings import AmqpTargetSettings, QueueSettings
+from relay.engine.targets import engine_for
 
 from . import services
 from .tls_node import KEY_PASSWORD, TlsNode
@@ -50,9 +51,9 @@ def test_events_are_relayed_over_tls_with_the_server_verified(node, source_dsn, 
         services.insert_events(source_dsn, pgq_queue, [(target, f"secure-{n}", "", "", "", "") for n in range(50)])
         services.tick(source_dsn, pgq_queue)
         settings = QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn,
-                                 broker=broker(node, tls), retry_delay=0)
+                                 target=AmqpTargetSettings(broker(node, tls)), retry_delay=0)
 
-        result = QueueRelay(settings).run()
+        result = engine_for(settings).run()
 
         assert (result.published, result.retried, result.dead_lettered) == (50, 0, 0)
         bodies = sorted(services.drain(conn, target, expected=50), key=lambda m: int(m.body.split(b"-")[1]))
@@ -64,18 +65,19 @@ def test_a_wrong_ca_fails_clearly_and_loses_nothing(node, source_dsn, pgq_queue)
     good = client_tls(node, ca_certs=str(node.directory / "ca.pem"))
     services.insert_events(source_dsn, pgq_queue, [(target, f"kept-{n}", "", "", "", "") for n in range(5)])
     services.tick(source_dsn, pgq_queue)
+    wrong_ca = client_tls(node, ca_certs=str(node.directory / "other-ca.pem"))
     wrong = QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn,
-                          broker=broker(node, client_tls(node, ca_certs=str(node.directory / "other-ca.pem"))))
+                          target=AmqpTargetSettings(broker(node, wrong_ca)))
 
     with pytest.raises(BrokerUnavailable, match="certificate verify failed") as failure:
-        QueueRelay(wrong).run()
+        engine_for(wrong).run()
     assert f"127.0.0.1:{node.port}" in str(failure.value)
     assert KEY_PASSWORD not in str(failure.value)
 
     with Connection(hostname="127.0.0.1", port=node.port, ssl=good.context(), transport=TlsTransport) as conn:
         conn.default_channel.queue_declare(target, durable=True, auto_delete=False)
-        result = QueueRelay(QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn,
-                                          broker=broker(node, good))).run()
+        result = engine_for(QueueSettings(name=pgq_queue, queue_name=pgq_queue, source_dsn=source_dsn,
+                                          target=AmqpTargetSettings(broker(node, good)))).run()
         assert result.published == 5
         assert sorted(m.body for m in services.drain(conn, target, expected=5)) == [
             f"kept-{n}".encode() for n in range(5)]

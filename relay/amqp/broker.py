@@ -91,7 +91,7 @@ class BrokerSettings:
         common = {"heartbeat": self.heartbeat, "connect_timeout": self.connect_timeout,
                   "transport": "pyamqp"}
         if self.tls:
-            # py-amqp ignores an SSLContext given as ``ssl``: this transport applies it (relay.amqp_tls).
+            # py-amqp ignores an SSLContext given as ``ssl``: this transport applies it (relay.amqp.tls).
             common["ssl"] = self.tls.context()
             common["transport"] = TlsTransport
         if self.url:

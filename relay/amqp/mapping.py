@@ -88,7 +88,7 @@ class PoisonEvent(ValueError):
 class Message(NamedTuple):
     """An AMQP message ready to publish; ``properties`` use AMQP names, ``headers`` included.
 
-    A named tuple, like :class:`~relay.events.Event`: one is made per event.
+    A named tuple, like :class:`~relay.core.events.Event`: one is made per event.
     ``header`` is the content header already encoded from ``properties`` (the
     relay's own shape of message, packed in one go), or None: the publisher
     then encodes ``properties`` itself.

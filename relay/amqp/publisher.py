@@ -33,7 +33,7 @@ class BrokerClosed(str):
 
     One of the messages unconfirmed then caused it, perhaps this one: the
     engine publishes them again in smaller groups to find out which
-    (``relay.relay.QueueRelay``), so that the culprit alone is charged.
+    (``relay.engine.amqp_target.AmqpTarget``), so that the culprit alone is charged.
     """
 
 
@@ -118,7 +118,7 @@ class Publisher:
             failed = [(m, why) for m, why in zip(messages, verdicts) if why]
 
     Given :class:`BrokerSettings` it owns its connection and closes it when
-    done; given a :class:`~relay.broker.BrokerLink` it opens only a channel,
+    done; given a :class:`~relay.amqp.broker.BrokerLink` it opens only a channel,
     and the link's owner keeps the connection for the next queue.
 
     Raises :class:`BrokerUnavailable` when RabbitMQ cannot be reached; a

@@ -81,7 +81,7 @@ def install_audit_sql(dsn: str, connect_timeout: int = 10) -> InstallResult:
     Existing rows of ``mikkoo.audit``, privileges and producers keep working.
     Needs the ``pgq`` extension in that database.
 
-    Raises :class:`relay.errors.SourceUnavailable` (without the password) when
+    Raises :class:`relay.core.errors.SourceUnavailable` (without the password) when
     the database cannot be reached or the SQL fails.
 
     Example::

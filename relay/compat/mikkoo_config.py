@@ -32,7 +32,7 @@ from .mikkoo_environment import environment_notes
 
 # Logging and Daemon configure mikkoo's own process and sentry_dsn, statsd and poll_interval its monitoring:
 # this project takes them from the environment, so the import notes which variables to set
-# (relay.mikkoo_environment); poll_interval and Daemon have no counterpart.
+# (relay.compat.mikkoo_environment); poll_interval and Daemon have no counterpart.
 _TOP_KEYS = ("Application", "Logging", "Daemon")
 _APPLICATION_KEYS = ("workers", "sentry_dsn", "statsd", "poll_interval")
 _WORKER_KEYS = ("postgres_url", "queue", "consumer_name", "confirm", "max_failures", "retry_delay",

@@ -94,7 +94,7 @@ def parse_url(text: str, schemes: Iterable[str] = AMQP_SCHEMES + POSTGRES_SCHEME
     >>> parse_url("amqp://u:ab@cd/ef@rabbit/")
     Traceback (most recent call last):
     ...
-    relay.secrets.InvalidConnectionString: cannot tell where the password ends: percent-encode it (@ as %40, ...)
+    relay.core.secrets.InvalidConnectionString: cannot tell where the password ends: percent-encode it (@ as %40, ...)
     """
     schemes = tuple(schemes)
     text = text.strip()
@@ -159,7 +159,7 @@ def check_host_port(text: str, default_port: int | None = None) -> tuple[str, in
     >>> check_host_port("db:99999")
     Traceback (most recent call last):
     ...
-    relay.secrets.InvalidConnectionString: port out of range (1-65535)
+    relay.core.secrets.InvalidConnectionString: port out of range (1-65535)
     """
     match = _HOST_PORT.fullmatch(text)
     if not match:
@@ -232,7 +232,7 @@ def parse_conninfo(text: str) -> Conninfo:
     >>> parse_conninfo("dbname=app password=a b")
     Traceback (most recent call last):
     ...
-    relay.secrets.InvalidConnectionString: not a libpq connection string: a word without =; quote a value ...
+    relay.core.secrets.InvalidConnectionString: not a libpq connection string: a word without =; quote a value ...
     """
     if "\x00" in text:
         raise InvalidConnectionString("contains a NUL character")

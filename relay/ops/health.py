@@ -151,8 +151,8 @@ def plan(queue: RelayedQueue) -> HealthCheck:
     split = queue.target == RelayedQueue.Target.POSTGRES
     return HealthCheck(
         queue=queue.name, queue_name=queue.queue_name, consumer_name=queue.consumer_name,
-        source_dsn=engine_settings.source_dsn, broker=None if split else engine_settings.broker,
-        target_dsn=engine_settings.target_dsn if split else "",
+        source_dsn=engine_settings.source_dsn, broker=None if split else engine_settings.target.broker,
+        target_dsn=engine_settings.target.target_dsn if split else "",
         timeout=settings.RELAY_HEALTH_TIMEOUT_SECONDS, max_tick_age=settings.RELAY_HEALTH_MAX_TICK_AGE_SECONDS,
         max_lag=settings.RELAY_HEALTH_MAX_LAG_SECONDS)
 

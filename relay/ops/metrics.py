@@ -20,10 +20,9 @@ from prometheus_client.registry import REGISTRY, Collector
 
 from ..core.errors import BrokerUnavailable, RelayError, SourceUnavailable, TargetUnavailable
 from ..core.secrets import scrub, secrets_in
-from ..engine.relay import RelayResult
+from ..engine.results import RelayResult
 from ..pgq.database import first_line
 from ..pgq.status import PgqState, StatusReader
-from . import statsd
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ CONNECTION_UP = Gauge("mikkoo_relay_connection_up",
 
 
 class RelayMetrics:
-    """The engine's observer (``QueueRelay.observer``): records each window and batch; never raises."""
+    """The engine's observer that records each window and batch in Prometheus' counters; never raises."""
 
     def queue_locked(self, queue: str) -> None:
         pass
@@ -75,7 +74,6 @@ class RelayMetrics:
                 BATCH_SECONDS.labels(result.queue).observe(result.seconds)
         except Exception:  # metrics must never fail a batch
             logger.exception("recording metrics failed")
-        statsd.send_batch(result)
 
 
 def record_run(queue: str, error: RelayError | None = None) -> None:

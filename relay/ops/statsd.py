@@ -7,7 +7,7 @@ import socket
 
 from django.conf import settings
 
-from ..engine.relay import RelayResult
+from ..engine.results import RelayResult
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +40,19 @@ def send_batch(result: RelayResult) -> None:
     except OSError as exc:
         # statsd is fire and forget: an unreachable daemon must not stop the relay.
         logger.warning("statsd %s:%s: sending failed: %s", host, settings.STATSD_PORT, exc)
+
+
+class StatsdBatches:
+    """The engine's observer that sends each finished batch's counters to statsd."""
+
+    def queue_locked(self, queue: str) -> None:
+        pass
+
+    def awaiting_confirms(self, queue: str, outstanding: int) -> None:
+        pass
+
+    def window_settled(self, queue: str, seconds: float, events: int) -> None:
+        pass
+
+    def batch_finished(self, result: RelayResult) -> None:
+        send_batch(result)

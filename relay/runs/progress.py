@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Protocol
 
-from ..engine.relay import RelayResult
+from ..engine.results import RelayResult
 
 
 class Display(Protocol):

@@ -7,7 +7,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ..engine.relay import RelayResult
+from ..engine.results import RelayResult
 from ..models import QueueStatus, RelayedQueue
 
 MAX_BACKOFF_SECONDS = 60

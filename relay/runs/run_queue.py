@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 from ..core.errors import RelayError
 from ..engine.connections import Connections, OwnConnections
-from ..engine.relay import QueueRelay, RelayObserver, RelayResult
-from ..engine.splitter import QueueSplitter
+from ..engine.loop import RelayObserver
+from ..engine.results import RelayResult
+from ..engine.targets import engine_for
 from ..models import RelayedQueue
 from ..ops import metrics
+from ..ops.statsd import StatsdBatches
 from .dead_letters import sync_dead_letters
 from .queue_status import record_failure, record_success
 
@@ -28,13 +30,6 @@ def get_queue(name: str) -> RelayedQueue:
         raise UnknownQueue(f"no relayed queue named {name!r} (known: {known})") from None
 
 
-def engine_for(queue: RelayedQueue, connections: Connections | None = None,
-               observers: Sequence[RelayObserver] = ()) -> QueueRelay:
-    """The engine of the queue's target: the RabbitMQ relay, or the queue splitter for a PostgreSQL target."""
-    engine_class = QueueSplitter if queue.target == RelayedQueue.Target.POSTGRES else QueueRelay
-    return engine_class(queue.to_settings(), connections, (metrics.RelayMetrics(), *observers))
-
-
 # Queues whose dead letters this process has copied into the admin and not made since: an idle
 # run then skips the source query. The first run of a queue in a process always copies, which
 # picks up what a crashed process committed but never copied.
@@ -46,12 +41,15 @@ def relay_queue(queue: RelayedQueue, max_batches: int | None = None, *, until: f
                 observers: Sequence[RelayObserver] = ()) -> RelayResult:
     """Relay what is ready for ``queue``, copy new dead letters into the admin, and record how it went.
 
-    ``max_batches``, ``until`` and ``tick`` are the engine's (:meth:`QueueRelay.run`).
+    ``max_batches``, ``until`` and ``tick`` are the engine's (:meth:`~relay.engine.loop.QueueRelay.run`);
+    Prometheus' counters and statsd observe the run beside ``observers``.
     A failure is recorded in the queue's status, starting or lengthening its backoff, and raised.
     """
     connections = connections or OwnConnections()
     try:
-        result = engine_for(queue, connections, observers).run(max_batches=max_batches, until=until, tick=tick)
+        engine = engine_for(queue.to_settings(), connections,
+                            (metrics.RelayMetrics(), StatsdBatches(), *observers))
+        result = engine.run(max_batches=max_batches, until=until, tick=tick)
         if not result.busy and (result.dead_lettered or queue.pk not in _MIRRORED):
             sync_dead_letters(queue, connections)
             _MIRRORED.add(queue.pk)

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from django.core.management.base import BaseCommand, CommandError
 
 from ...core.errors import InvalidConfiguration, RelayError
-from ...engine.relay import RelayResult
+from ...engine.results import RelayResult
 from ...pgq.status import StatusReader
 from ...runs.progress import BarDisplay, LineDisplay, NoDisplay, Progress
 from ...runs.run_queue import get_queue, record_unexpected, relay_queue

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ...core.errors import RelayError
 from ...engine.connections import SourceConnection, process_pool
-from ...engine.relay import RelayResult
+from ...engine.results import RelayResult
 from ...models import QueueStatus, RelayedQueue
 from ...pgq.watch import readiness
 from ..queue_status import record_failure
