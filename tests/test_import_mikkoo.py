@@ -340,8 +340,8 @@ Application:
     (WORKER.replace("      rabbitmq:\n        host: localhost\n", ""),
      "Application/workers/test_queue/rabbitmq: required key missing (or give rabbitmq_url)"),
     (WORKER.replace("postgresql://postgres@localhost:5432/postgres", "localhost"),
-     ("Application/workers/test_queue/postgres_url: expected a postgresql:// URL or a libpq connection "
-     "string (key=value ...)")),
+     ("Application/workers/test_queue/postgres_url: expected a libpq connection string (dbname=... host=...) "
+     "or a postgresql:// URL")),
     (WORKER + "    test_queue:\n      postgres_url: postgresql://localhost/other\n",
      "key 'test_queue' given twice (line 7)"),
     (WORKER + WORKER.replace("Application:\n  workers:\n", "").replace("test_queue", "test queue")

@@ -14,7 +14,7 @@ from django.core.validators import slug_re
 from django.utils.text import slugify
 
 from ..core.errors import ConfigError
-from ..core.secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, is_url
+from ..core.secrets import InvalidConnectionString, check_amqp_url, is_url
 from ..secret_refs import check_reference, reference_name
 from ..validation import (
     HEARTBEAT,
@@ -29,6 +29,7 @@ from ..validation import (
 )
 from .config_files import check_node_count, read_text
 from .mikkoo_environment import environment_notes
+from .postgres_dsn import postgres_dsn
 
 # Logging and Daemon configure mikkoo's own process and sentry_dsn, statsd and poll_interval its monitoring:
 # this project takes them from the environment, so the import notes which variables to set
@@ -317,18 +318,7 @@ class _Mapping:
         return value
 
     def postgres_dsn(self, key: str) -> str:
-        """A PostgreSQL URL (rebuilt percent-encoded) or libpq string, or env:NAME."""
-        value = self.secret(key).strip()
-        if reference_name(value) is not None:
-            return value
-        if not is_url(value) and "=" not in value:
-            raise ConfigError(self.at(key), "expected a postgresql:// URL or a libpq connection string (key=value ...)")
-        if is_url(value) and _scheme(value) not in ("postgres", "postgresql"):
-            raise ConfigError(self.at(key), "expected a postgresql:// URL or a libpq connection string (key=value ...)")
-        try:
-            return check_postgres_dsn(value)
-        except InvalidConnectionString as exc:
-            raise ConfigError(self.at(key), f"not a valid PostgreSQL URL or connection string: {exc}") from None
+        return postgres_dsn(self.secret(key), self.at(key))
 
     def integer(self, key: str, default: Any = _REQUIRED, *, minimum: int = 0,
                 maximum: int | None = None, bounds: Bounds | None = None) -> int:

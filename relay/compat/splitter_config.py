@@ -1,4 +1,4 @@
-"""Skytools' queue_splitter configuration (INI): read into frozen settings, then imported as a relayed queue."""
+"""Skytools' queue_splitter configuration (INI) read into frozen settings, each bad key reported by where it is."""
 from __future__ import annotations
 
 import configparser
@@ -6,20 +6,15 @@ import math
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.validators import slug_re
-from django.db import transaction
 from django.utils.text import slugify
 
 from ..core.errors import ConfigError
-from ..core.secrets import InvalidConnectionString, check_postgres_dsn, is_url, redact_url
-from ..models import RelayedQueue
-from ..secret_refs import reference_name
 from ..validation import WAIT_DURATION, name_problem
 from .config_files import LimitedInterpolation, read_text
-from .upsert import upsert_by_name
+from .postgres_dsn import postgres_dsn
 
 # Skytools 2 reads [queue_splitter], Skytools 3's queue_splitter3 script reads [queue_splitter3].
 SECTIONS = ("queue_splitter", "queue_splitter3")
@@ -39,10 +34,6 @@ COMMON_KEYS = (
     "service_name", "host_name", "config_dir", "config_file",
 )
 DEFAULT_LOOP_DELAY = 1.0  # Skytools' default loop_delay
-# What the import output calls each field: the key of the file that decides it.
-FIELD_KEYS = {"name": "job_name", "queue_name": "pgq_queue_name", "source_url": "src_db", "target_url": "dst_db",
-              "consumer_name": "pgq_consumer_id", "wait_duration": "loop_delay", "target": "target",
-              "connection": "connection"}
 
 
 @dataclass(frozen=True)
@@ -57,12 +48,6 @@ class SplitterConfig:
     consumer_name: str
     wait_duration: float
     notes: tuple[str, ...] = ()
-
-    def model_fields(self) -> dict[str, Any]:
-        """The fields the file decides; enabled, max failures, retry delay and target queue creation stay as set."""
-        return {"target": RelayedQueue.Target.POSTGRES, "connection": None, "queue_name": self.queue_name,
-                "source_url": self.source_url, "target_url": self.target_url,
-                "consumer_name": self.consumer_name, "wait_duration": self.wait_duration}
 
 
 def load(path: str | Path) -> SplitterConfig:
@@ -183,22 +168,7 @@ class _Section:
         return value
 
     def dsn(self, key: str) -> str:
-        """A libpq string (continuation lines joined by spaces, as libpq reads them), a PostgreSQL URL or env:NAME."""
-        value = self.string(key)
-        if reference_name(value) is not None:
-            return value
-        expected = "expected a libpq connection string (dbname=... host=...) or a postgresql:// URL"
-        if is_url(value):
-            if value.split("://", 1)[0].lower() not in ("postgres", "postgresql"):
-                raise ConfigError(self.at(key), expected)
-        elif "=" not in value:
-            raise ConfigError(self.at(key), expected)
-        else:
-            value = " ".join(value.split("\n"))
-        try:
-            return check_postgres_dsn(value)
-        except InvalidConnectionString as exc:
-            raise ConfigError(self.at(key), f"{expected}: {exc}") from None
+        return postgres_dsn(self.string(key), self.at(key))
 
     def seconds(self, key: str, default: float) -> float:
         if not self.has(key):
@@ -213,49 +183,3 @@ class _Section:
         if value > WAIT_DURATION.maximum:
             raise ConfigError(self.at(key), f"must be at most {WAIT_DURATION.maximum:g} seconds, got {text}")
         return value
-
-
-@dataclass(frozen=True)
-class SplitterImport:
-    """What importing a queue_splitter configuration did to its relayed queue."""
-
-    name: str
-    outcome: str
-    detail: str = ""
-    notes: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        change = f"queue {self.name}: {self.outcome}" + (f" ({self.detail})" if self.detail else "")
-        return [f"note: {note}" for note in self.notes] + [change]
-
-    def queue_names(self) -> list[str]:
-        return [self.name]
-
-    def summary(self) -> str:
-        if self.outcome == "unchanged":
-            return f"Nothing changed: queue {self.name} already matches the file."
-        return f"Imported 1 queue: {self.outcome} (run it with: manage.py relay_once {self.name})."
-
-
-def import_config(config: SplitterConfig) -> SplitterImport:
-    """Create or update the relayed queue of a queue_splitter job, with the PostgreSQL target.
-
-    Importing the same configuration again changes nothing. A queue of the same
-    name that publishes to RabbitMQ is left alone (ConfigError).
-    """
-    fields = config.model_fields()
-    with transaction.atomic():
-        row = RelayedQueue.objects.select_for_update().filter(name=config.name).first()
-        if row is not None and row.target != RelayedQueue.Target.POSTGRES:
-            raise ConfigError(f"[{config.section}] job_name", f"a relayed queue named {config.name!r} already "
-                              "exists and publishes to RabbitMQ: give the job another name, or delete that queue")
-        row, outcome, changed = upsert_by_name(RelayedQueue, config.name, fields, f"[{config.section}]",
-                                               FIELD_KEYS)
-    if outcome == "unchanged":
-        return SplitterImport(row.name, "unchanged", notes=config.notes)
-    if outcome == "created":
-        detail = (f"PgQ queue {row.queue_name} on {redact_url(row.source_url)}, consumer {row.consumer_name}, "
-                  f"split into the queues of {redact_url(row.target_url)}")
-    else:
-        detail = "changed: " + ", ".join(FIELD_KEYS[key] for key in changed)
-    return SplitterImport(row.name, outcome, detail, config.notes)

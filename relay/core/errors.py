@@ -17,10 +17,6 @@ class BrokerUnavailable(RelayError):
     """RabbitMQ cannot be reached or refused us; no batch was finished."""
 
 
-class QueueBusy(RelayError):
-    """Another process holds the queue: only one may relay it at a time."""
-
-
 class ConfigError(RelayError):
     """A configuration file that cannot be imported, naming the key at fault by its path in the file."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..amqp.broker import BrokerSettings
+from ..core.secrets import secrets_in
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,10 @@ class AmqpTargetSettings:
     confirm: bool = True
     persistent: bool = True
 
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown of these settings: the broker's passwords."""
+        return self.broker.secrets()
+
 
 @dataclass(frozen=True)
 class PgqTargetSettings:
@@ -21,6 +26,10 @@ class PgqTargetSettings:
 
     target_dsn: str = field(repr=False)
     create_target_queues: bool = True
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown of these settings: the target database's password."""
+        return secrets_in(self.target_dsn)
 
 
 TargetSettings = AmqpTargetSettings | PgqTargetSettings

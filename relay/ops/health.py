@@ -22,6 +22,7 @@ import hmac
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,9 +31,10 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from ..amqp.publisher import BrokerSettings, Publisher
+from ..amqp.broker import BrokerLink
 from ..core.errors import InvalidConfiguration, RelayError
 from ..core.secrets import redact_url, scrub, secrets_in
+from ..engine.settings import AmqpTargetSettings, PgqTargetSettings, TargetSettings
 from ..models import RelayedQueue
 from ..pgq.database import first_line
 from ..pgq.status import StatusReader
@@ -91,9 +93,8 @@ class HealthCheck:
     queue_name: str
     consumer_name: str
     source_dsn: str = field(repr=False)
-    #: None for a split queue (then ``target_dsn`` is its target database).
-    broker: BrokerSettings | None
-    target_dsn: str = field(default="", repr=False)
+    #: The engine's settings of the queue's target: what to connect to, as the relay would.
+    target: TargetSettings = field(repr=False)
     timeout: float = 2.0
     max_tick_age: float = 120.0
     max_lag: float = 300.0
@@ -148,11 +149,9 @@ def check_health(names: list[str] | None = None, *, deadline: float | None = Non
 def plan(queue: RelayedQueue) -> HealthCheck:
     """What to check for ``queue``; raises InvalidConfiguration when its settings cannot be used."""
     engine_settings = queue.to_settings()
-    split = queue.target == RelayedQueue.Target.POSTGRES
     return HealthCheck(
         queue=queue.name, queue_name=queue.queue_name, consumer_name=queue.consumer_name,
-        source_dsn=engine_settings.source_dsn, broker=None if split else engine_settings.target.broker,
-        target_dsn=engine_settings.target.target_dsn if split else "",
+        source_dsn=engine_settings.source_dsn, target=engine_settings.target,
         timeout=settings.RELAY_HEALTH_TIMEOUT_SECONDS, max_tick_age=settings.RELAY_HEALTH_MAX_TICK_AGE_SECONDS,
         max_lag=settings.RELAY_HEALTH_MAX_LAG_SECONDS)
 
@@ -212,8 +211,7 @@ def run_check(check: HealthCheck) -> QueueHealth:
         _check_source(check, health)
         target = _check_target(check)
     except Exception as exc:  # a bug must cost this queue its check, not the others their answer
-        reason = scrub(first_line(exc), *secrets_in(check.source_dsn), *secrets_in(check.target_dsn),
-                       *(check.broker.secrets() if check.broker else ()))
+        reason = scrub(first_line(exc), *secrets_in(check.source_dsn), *check.target.secrets())
         logger.error("health: checking %s failed: %s: %s", check.queue, type(exc).__name__, reason)
         health.problems.append(f"the check failed: {type(exc).__name__}: {reason}")
         return health
@@ -253,26 +251,37 @@ class TargetProbe(PgqTarget):
     application_name = "mikkoo-relay health"
 
 
-def _check_target(check: HealthCheck) -> str | None:
-    """None when the queue's target accepts a connection, else why not (through the relay's own classes)."""
-    if check.broker is None:
-        probe = TargetProbe(check.target_dsn)
-        probe.connect_timeout = max(1, round(check.timeout))
-        try:
-            probe.connect()
-        except RelayError as exc:
-            return str(exc)
-        finally:
-            probe.close()
-        return None
-    broker = dataclasses.replace(check.broker, connect_timeout=min(check.broker.connect_timeout, check.timeout))
-    publisher = Publisher(broker, confirm=False)
+def _probe_database(target: PgqTargetSettings, timeout: float) -> None:
+    probe = TargetProbe(target.target_dsn)
+    probe.connect_timeout = max(1, round(timeout))
     try:
-        publisher.connect()
+        probe.connect()
+    finally:
+        probe.close()
+
+
+def _probe_broker(target: AmqpTargetSettings, timeout: float) -> None:
+    broker = dataclasses.replace(target.broker, connect_timeout=min(target.broker.connect_timeout, timeout))
+    link = BrokerLink(broker)
+    try:
+        link.connect()
+    finally:
+        link.close()
+
+
+#: How each kind of target is connected to, as the relay connects to it (so failures read the same).
+_TARGET_PROBES: dict[type, Callable[[Any, float], None]] = {
+    AmqpTargetSettings: _probe_broker,
+    PgqTargetSettings: _probe_database,
+}
+
+
+def _check_target(check: HealthCheck) -> str | None:
+    """None when the queue's target accepts a connection, else why not."""
+    try:
+        _TARGET_PROBES[type(check.target)](check.target, check.timeout)
     except RelayError as exc:
         return str(exc)
-    finally:
-        publisher.close()
     return None
 
 

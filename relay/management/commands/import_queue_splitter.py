@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from relay.management.import_command import ImportCommand
 
-from ...compat.splitter_config import import_config, load
+from ...compat.splitter_config import load
+from ...compat.splitter_import import import_config
 
 
 class Command(ImportCommand):
