@@ -30,7 +30,19 @@ from .validation import (
 )
 
 
-class BrokerConnection(models.Model):
+class ChecksItsSettings:
+    """A configuration row whose ``to_settings()`` says, by raising InvalidConfiguration, what makes it unusable."""
+
+    def configuration_problems(self) -> list[str]:
+        """What makes this row unusable as stored (never a secret); empty when it can be used."""
+        try:
+            self.to_settings()
+        except InvalidConfiguration as exc:
+            return [str(exc)]
+        return []
+
+
+class BrokerConnection(ChecksItsSettings, models.Model):
     """A RabbitMQ server or cluster that relayed events are published to."""
 
     name = models.SlugField(
@@ -134,14 +146,6 @@ class BrokerConnection(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    def configuration_problems(self) -> list[str]:
-        """What makes this connection unusable as stored (never a secret); empty when it can be used."""
-        try:
-            self.to_settings()
-        except InvalidConfiguration as exc:
-            return [str(exc)]
-        return []
-
     def to_settings(self) -> BrokerSettings:
         """The plain settings object the publisher takes; raises InvalidConfiguration when a value is unusable.
 
@@ -229,7 +233,7 @@ def _secret(instance: models.Model, field: str) -> str:
     return resolve(getattr(instance, field), _label(instance, field))
 
 
-class RelayedQueue(models.Model):
+class RelayedQueue(ChecksItsSettings, models.Model):
     """A PgQ queue whose events are relayed to a RabbitMQ connection or split into queues of another database."""
 
     class Target(models.TextChoices):
@@ -357,14 +361,6 @@ class RelayedQueue(models.Model):
         except InvalidConnectionString as exc:
             raise InvalidConfiguration(f"{_label(self, field)}: not a PostgreSQL URL or connection string: "
                                        f"{exc}") from None
-
-    def configuration_problems(self) -> list[str]:
-        """What makes this queue unusable as stored, its connection's included (never a secret); empty if usable."""
-        try:
-            self.to_settings()
-        except InvalidConfiguration as exc:
-            return [str(exc)]
-        return []
 
     def _checked(self) -> None:
         # The connection is checked as a whole by its own to_settings(); here only that there is one.

@@ -7,6 +7,7 @@ length, never the whole value.
 """
 from __future__ import annotations
 
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.db.models.functions import Length, Substr
@@ -58,6 +59,22 @@ def detail_preview(letter, name: str):
     return format_html('<pre style="white-space: pre-wrap; margin: 0">{}…</pre>'
                        '<p>The first {} of {} characters. <a href="{}">Download all of it</a></p>',
                        head, f"{PREVIEW_CHARS:,}", f"{size:,}", url)
+
+
+def list_column(name: str):
+    """A ModelAdmin column showing ``list_cell`` of the field ``name``."""
+    @admin.display(description=LARGE_FIELDS[name])
+    def column(model_admin, letter) -> str:
+        return list_cell(letter, name)
+    return column
+
+
+def preview_column(name: str):
+    """A ModelAdmin read-only field showing ``detail_preview`` of the field ``name``."""
+    @admin.display(description=LARGE_FIELDS[name])
+    def column(model_admin, letter):
+        return detail_preview(letter, name)
+    return column
 
 
 def download(request: HttpRequest, model_admin, object_id: str, field: str) -> HttpResponse:

@@ -240,45 +240,16 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def download_view(self, request, object_id, field):
         return dead_letter_views.download(request, self, object_id, field)
 
-    @admin.display(description="type")
-    def type_cell(self, obj):
-        return dead_letter_views.list_cell(obj, "event_type")
-
-    @admin.display(description="data")
-    def data_cell(self, obj):
-        return dead_letter_views.list_cell(obj, "event_data")
-
-    @admin.display(description="reason")
-    def reason_cell(self, obj):
-        return dead_letter_views.list_cell(obj, "reason")
-
-    @admin.display(description="type")
-    def event_type_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "event_type")
-
-    @admin.display(description="data")
-    def event_data_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "event_data")
-
-    @admin.display(description="extra1")
-    def extra1_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "extra1")
-
-    @admin.display(description="extra2")
-    def extra2_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "extra2")
-
-    @admin.display(description="extra3")
-    def extra3_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "extra3")
-
-    @admin.display(description="extra4")
-    def extra4_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "extra4")
-
-    @admin.display(description="reason")
-    def reason_preview(self, obj):
-        return dead_letter_views.detail_preview(obj, "reason")
+    type_cell = dead_letter_views.list_column("event_type")
+    data_cell = dead_letter_views.list_column("event_data")
+    reason_cell = dead_letter_views.list_column("reason")
+    event_type_preview = dead_letter_views.preview_column("event_type")
+    event_data_preview = dead_letter_views.preview_column("event_data")
+    extra1_preview = dead_letter_views.preview_column("extra1")
+    extra2_preview = dead_letter_views.preview_column("extra2")
+    extra3_preview = dead_letter_views.preview_column("extra3")
+    extra4_preview = dead_letter_views.preview_column("extra4")
+    reason_preview = dead_letter_views.preview_column("reason")
 
     def has_add_permission(self, request):
         return False
