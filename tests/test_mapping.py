@@ -22,11 +22,10 @@ from relay.amqp.mapping import (
     stable_message_id,
 )
 from relay.core.events import Event
-from relay.core.identity import RelayIdentity
 
-IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
+from .mapping_values import CORRELATION_ID, IDENTITY
+
 QUEUE = "test"
-CORRELATION_ID = "5b0c1f4e-2d7e-4c55-a3f6-0c8d5e7a9b10"
 SEQUENCE = 42
 EV_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 EV_TIME_ISO = "2024-01-02T03:04:05+00:00"

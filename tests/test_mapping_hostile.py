@@ -33,8 +33,8 @@ from relay.amqp.mapping import (
 from relay.core.events import Event
 from relay.core.identity import RelayIdentity
 
-IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
-CORRELATION_ID = "5b0c1f4e-2d7e-4c55-a3f6-0c8d5e7a9b10"
+from .mapping_values import CORRELATION_ID, IDENTITY
+
 FRAME_MAX = 131072
 ROOM = FRAME_MAX - HEADER_FRAME_OVERHEAD
 LIMITS = MessageLimits(frame_max=FRAME_MAX, user_id="guest")

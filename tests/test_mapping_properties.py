@@ -35,10 +35,9 @@ from relay.amqp.mapping import (
     event_to_message,
 )
 from relay.core.events import Event
-from relay.core.identity import RelayIdentity
 
-IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
-CORRELATION_ID = "5b0c1f4e-2d7e-4c55-a3f6-0c8d5e7a9b10"
+from .mapping_values import CORRELATION_ID, IDENTITY
+
 BASIC_CLASS_ID = 60
 
 PROPERTY_TESTS = settings(max_examples=400, derandomize=True, database=None, deadline=None,

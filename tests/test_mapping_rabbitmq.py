@@ -22,11 +22,9 @@ from relay.amqp.mapping import (
 )
 from relay.amqp.publisher import BrokerSettings, Publisher
 from relay.core.events import Event
-from relay.core.identity import RelayIdentity
 
 from . import services
-
-IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
+from .mapping_values import IDENTITY
 
 
 def nested(levels: int) -> object:
