@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from kombu import Connection  # noqa: E402
 
-from benchmarks.common import ADMIN_DSN, AMQP_URL, execute  # noqa: E402
+from benchmarks.common import ADMIN_DSN, AMQP_URL, declare_bound_queue, execute, worker_environment  # noqa: E402
 
 C_PUBLISHER = ROOT / "benchmarks" / ".build" / "c_publisher"
 
@@ -71,20 +71,14 @@ def main() -> None:
     database, exchange, target, celery_queue = (f"mikkoo_agg_{suffix}", f"agg_ex_{suffix}", f"agg_rq_{suffix}",
                                                 f"celery_{suffix}")
     dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
-    os.environ.update(DATABASE_URL=f"sqlite:///{workdir / 'django.sqlite3'}", SECRET_KEY="benchmark-only",
-                      DJANGO_SETTINGS_MODULE="mikkoo_project.settings", CELERY_TASK_DEFAULT_QUEUE=celery_queue,
-                      CELERY_BEAT_SCHEDULE_FILENAME=str(workdir / "beat"))
-    import django
+    worker_environment(workdir, celery_queue)
     from django.core.management import call_command
 
-    django.setup()
     from tests.processes import Worker
 
     amqp = Connection(AMQP_URL)
     channel = amqp.channel()
-    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-    channel.queue_declare(target, durable=True, auto_delete=False)
-    channel.queue_bind(target, exchange, "#")
+    declare_bound_queue(channel, exchange, target)
     worker = None
     names = [f"agg{n:02d}_{suffix}" for n in range(args.queues)]
     try:

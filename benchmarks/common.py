@@ -1,13 +1,17 @@
-"""What the benchmarks share: where the services are, one-statement SQL, and an engine run in a child process."""
+"""What the benchmarks share: where the services are, one-statement SQL, an engine run in a child process, a
+worker's Django set-up, and a consumer of the messages that arrive."""
 from __future__ import annotations
 
 import multiprocessing
 import os
 import queue
 import resource
+import threading
+from pathlib import Path
 from typing import Any
 
 import psycopg2
+from kombu import Connection
 
 ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -48,3 +52,43 @@ def run_in_child(engine: Any) -> tuple[Any, float]:
                 raise SystemExit(f"the engine's process died (exit code {child.exitcode})") from None
     child.join()
     return outcome
+
+
+def worker_environment(workdir: Path, celery_queue: str) -> None:
+    """Set up Django as a benchmark's worker will run it: a temporary SQLite database and a Celery queue of its own."""
+    os.environ.update(DATABASE_URL=f"sqlite:///{workdir / 'django.sqlite3'}", SECRET_KEY="benchmark-only",
+                      DJANGO_SETTINGS_MODULE="mikkoo_project.settings", CELERY_TASK_DEFAULT_QUEUE=celery_queue,
+                      CELERY_BEAT_SCHEDULE_FILENAME=str(workdir / "beat"))
+    import django
+
+    django.setup()
+
+
+def declare_bound_queue(channel, exchange: str, queue: str) -> None:
+    """A durable topic exchange and a durable queue bound to it for every routing key."""
+    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+    channel.queue_declare(queue, durable=True, auto_delete=False)
+    channel.queue_bind(queue, exchange, "#")
+
+
+class QueueConsumer(threading.Thread):
+    """Consumes a RabbitMQ queue in a thread of its own until ``stop`` is set, handing each message to ``arrived``."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(daemon=True)
+        self.queue = queue
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with Connection(AMQP_URL) as conn:
+            channel = conn.channel()
+            # No acks: the benchmark's own consumer should take as little of the machine as it can.
+            channel.basic_consume(self.queue, callback=self.arrived, no_ack=True)
+            while not self.stop.is_set():
+                try:
+                    conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    pass
+
+    def arrived(self, message) -> None:
+        raise NotImplementedError

@@ -11,12 +11,10 @@ committed; a consumer notes when it arrives.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,30 +25,17 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 from kombu import Connection  # noqa: E402
 
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/postgres")
-AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+from benchmarks.common import ADMIN_DSN, AMQP_URL, QueueConsumer, worker_environment  # noqa: E402
 
 
-class Arrivals(threading.Thread):
+class Arrivals(QueueConsumer):
     """Consumes the target queue and records each message's latency."""
 
     def __init__(self, queue: str) -> None:
-        super().__init__(daemon=True)
-        self.queue = queue
+        super().__init__(queue)
         self.latencies: list[float] = []
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        with Connection(AMQP_URL) as conn:
-            channel = conn.channel()
-            channel.basic_consume(self.queue, no_ack=True, callback=self._arrived)
-            while not self.stop.is_set():
-                try:
-                    conn.drain_events(timeout=0.2)
-                except TimeoutError:
-                    pass
-
-    def _arrived(self, message) -> None:
+    def arrived(self, message) -> None:
         now = time.time()
         for stamp in message.body.decode().split(","):
             self.latencies.append(now - float(stamp))
@@ -90,14 +75,9 @@ def main() -> None:
     suffix = uuid.uuid4().hex[:8]
     workdir = Path(tempfile.mkdtemp(prefix="mikkoo-latency-"))
     database, queue, target = f"mikkoo_latency_{suffix}", f"lat_{suffix}", f"lat_rq_{suffix}"
-    os.environ.update(DATABASE_URL=f"sqlite:///{workdir / 'django.sqlite3'}",
-                      SECRET_KEY="benchmark-only", DJANGO_SETTINGS_MODULE="mikkoo_project.settings",
-                      CELERY_TASK_DEFAULT_QUEUE=f"celery_{suffix}",
-                      CELERY_BEAT_SCHEDULE_FILENAME=str(workdir / "beat"))
-    import django
+    worker_environment(workdir, f"celery_{suffix}")
     from django.core.management import call_command
 
-    django.setup()
     from relay.models import BrokerConnection, RelayedQueue
     from tests.processes import Pgqd, Worker, wait_for
 

@@ -35,35 +35,29 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 from kombu import Connection  # noqa: E402
 
-from benchmarks.common import ADMIN_DSN, AMQP_URL, execute  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    ADMIN_DSN,
+    AMQP_URL,
+    QueueConsumer,
+    declare_bound_queue,
+    execute,
+    worker_environment,
+)
 
 BACKLOG_KEY = "backlog"
 TRICKLE_KEY = "trickle"
 
 
-class Arrivals(threading.Thread):
+class Arrivals(QueueConsumer):
     """Consumes the target queue: latency of each trickle event, count of backlog events."""
 
     def __init__(self, queue: str) -> None:
-        super().__init__(daemon=True)
-        self.queue = queue
+        super().__init__(queue)
         self.latencies: list[float] = []
         self.sent_at: list[tuple[float, str]] = []
         self.backlog = 0
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        with Connection(AMQP_URL) as conn:
-            channel = conn.channel()
-            # No acks: the benchmark's own consumer should take as little of the machine as it can.
-            channel.basic_consume(self.queue, callback=self._arrived, no_ack=True)
-            while not self.stop.is_set():
-                try:
-                    conn.drain_events(timeout=0.2)
-                except TimeoutError:
-                    pass
-
-    def _arrived(self, message) -> None:
+    def arrived(self, message) -> None:
         if message.delivery_info["routing_key"] == BACKLOG_KEY:
             self.backlog += 1
         else:
@@ -133,20 +127,14 @@ def main() -> None:
     databases = [f"mikkoo_many_{suffix}_{n}" for n in range(args.databases)]
     dsns = [ADMIN_DSN.rsplit("/", 1)[0] + "/" + name for name in databases]
     exchange, target, celery_queue = f"many_ex_{suffix}", f"many_rq_{suffix}", f"celery_{suffix}"
-    os.environ.update(DATABASE_URL=f"sqlite:///{workdir / 'django.sqlite3'}", SECRET_KEY="benchmark-only",
-                      DJANGO_SETTINGS_MODULE="mikkoo_project.settings", CELERY_TASK_DEFAULT_QUEUE=celery_queue,
-                      CELERY_BEAT_SCHEDULE_FILENAME=str(workdir / "beat"))
-    import django
+    worker_environment(workdir, celery_queue)
     from django.core.management import call_command
 
-    django.setup()
     from tests.processes import Pgqd, Worker, wait_for
 
     amqp = Connection(AMQP_URL)
     channel = amqp.channel()
-    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-    channel.queue_declare(target, durable=True, auto_delete=False)
-    channel.queue_bind(target, exchange, "#")
+    declare_bound_queue(channel, exchange, target)
     pgqd = worker = arrivals = observer = None
     names = [f"q{n:04d}_{suffix}" for n in range(args.queues)]
     try:

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 from kombu import Connection  # noqa: E402
 
-from benchmarks.common import ADMIN_DSN, AMQP_URL, execute  # noqa: E402
+from benchmarks.common import ADMIN_DSN, AMQP_URL, declare_bound_queue, execute  # noqa: E402
 from relay.audit.install import install_audit_sql  # noqa: E402
 
 C_PUBLISHER = ROOT / "benchmarks" / ".build" / "c_publisher"
@@ -129,9 +129,7 @@ def main() -> None:
     dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
     amqp = Connection(AMQP_URL)
     channel = amqp.channel()
-    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-    channel.queue_declare(target, durable=True, auto_delete=False)
-    channel.queue_bind(target, exchange, "#")
+    declare_bound_queue(channel, exchange, target)
     try:
         execute(dsn, "CREATE EXTENSION pgq")
         execute(dsn, "SELECT pgq.create_queue(%s)", (queue,))
