@@ -14,7 +14,7 @@ from django.core.validators import slug_re
 from django.utils.text import slugify
 
 from ..core.errors import ConfigError
-from ..core.secrets import InvalidConnectionString, check_amqp_url, is_url
+from ..core.secrets import AMQP_SCHEMES, InvalidConnectionString, check_amqp_url, url_scheme
 from ..secret_refs import check_reference, reference_name
 from ..validation import (
     HEARTBEAT,
@@ -193,7 +193,7 @@ def _connection(worker: _Mapping) -> tuple[ConnectionConfig, list[str]]:
         url = worker.secret("rabbitmq_url")
         if reference_name(url) is None:
             # The URL is not echoed: without a scheme, its password cannot be told apart to be masked.
-            if not is_url(url) or _scheme(url) not in ("amqp", "amqps"):
+            if url_scheme(url) not in AMQP_SCHEMES:
                 raise ConfigError(worker.at("rabbitmq_url"), "expected an amqp:// or amqps:// URL")
             try:
                 url = check_amqp_url(url)
@@ -245,10 +245,6 @@ def _tls_protocol(ssl_options: _Mapping) -> str:
         return _TLS_PROTOCOLS[value]
     raise ConfigError(ssl_options.at("protocol"), "expected an ssl.PROTOCOL_* number (2, 3, 4, 5 or 16) or "
                       f"TLSv1, TLSv1_1, TLSv1_2 or TLSv1_3, got {_shown(original)}")
-
-
-def _scheme(url: str) -> str:
-    return url.strip().split("://", 1)[0].lower() if is_url(url) else ""
 
 
 class _Mapping:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..core.errors import ConfigError
-from ..core.secrets import InvalidConnectionString, check_postgres_dsn, is_url
+from ..core.secrets import POSTGRES_SCHEMES, InvalidConnectionString, check_postgres_dsn, is_url, url_scheme
 from ..secret_refs import reference_name
 
 EXPECTED = "expected a libpq connection string (dbname=... host=...) or a postgresql:// URL"
@@ -18,7 +18,7 @@ def postgres_dsn(value: str, at: str) -> str:
     if reference_name(value) is not None:
         return value
     if is_url(value):
-        if value.split("://", 1)[0].lower() not in ("postgres", "postgresql"):
+        if url_scheme(value) not in POSTGRES_SCHEMES:
             raise ConfigError(at, EXPECTED)
     elif "=" not in value:
         raise ConfigError(at, EXPECTED)

@@ -76,6 +76,12 @@ def is_url(text: str) -> bool:
     return bool(_SCHEME.match(text.strip()))
 
 
+def url_scheme(text: str) -> str:
+    """The scheme of a URL, lowercased; empty when ``text`` does not start like one."""
+    match = _SCHEME.match(text.strip())
+    return match[1].lower() if match else ""
+
+
 def is_env_reference(text: str) -> bool:
     """Whether ``text`` names an environment variable (``env:NAME``) instead of holding a value."""
     return bool(_ENV_REFERENCE.fullmatch(text))
