@@ -128,15 +128,21 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 
-# How the worker relays (relay.runs.scheduling). Commits wake the worker (one LISTEN connection per
-# source database and worker, RELAY_WAKEUPS); beat's sweep asks every source database which queues
-# have work every RELAY_SWEEP_SECONDS. A queue is relayed in slices of about RELAY_SLICE_SECONDS,
-# then queued again behind the others; a running slice counts as running for RELAY_LEASE_SECONDS
-# unless it renews (so a killed worker's queues are taken over that much later); a task waiting in
-# Celery's queue stops blocking new ones after RELAY_QUEUED_TASK_STALE_SECONDS; a stuck task is
-# stopped after the time limit. Connections a worker process keeps are closed after
-# RELAY_IDLE_CONNECTION_SECONDS unused.
+# How the worker relays (relay.runs.scheduling). One watcher per source database, whatever the number
+# of workers (RELAY_WAKEUPS), reads its queues' event sequences every RELAY_WATCH_SECONDS (one query
+# for all of them) and wakes the worker; a standing-by worker takes over within
+# RELAY_WATCH_STANDBY_SECONDS. RELAY_NOTIFY adds a NOTIFY trigger to the queues' event tables, which
+# wakes it at commit but costs every producer's commit an instance-wide lock. Beat's sweep asks
+# every source database which queues have work every RELAY_SWEEP_SECONDS. A queue is relayed in
+# slices of about RELAY_SLICE_SECONDS, then queued again behind the others; a running slice counts
+# as running for RELAY_LEASE_SECONDS unless it renews (so a killed worker's queues are taken over
+# that much later); a task waiting in Celery's queue stops blocking new ones after
+# RELAY_QUEUED_TASK_STALE_SECONDS; a stuck task is stopped after the time limit. Connections a
+# worker process keeps are closed after RELAY_IDLE_CONNECTION_SECONDS unused.
 RELAY_WAKEUPS = env.bool("RELAY_WAKEUPS", default=True)
+RELAY_WATCH_SECONDS = env.float("RELAY_WATCH_SECONDS", default=0.05)
+RELAY_WATCH_STANDBY_SECONDS = env.float("RELAY_WATCH_STANDBY_SECONDS", default=2.0)
+RELAY_NOTIFY = env.bool("RELAY_NOTIFY", default=False)
 RELAY_WAKEUP_REFRESH_SECONDS = env.float("RELAY_WAKEUP_REFRESH_SECONDS", default=2.0)
 RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=2.0)
 RELAY_SLICE_SECONDS = env.float("RELAY_SLICE_SECONDS", default=1.0)

@@ -1,7 +1,6 @@
 """PgQ access with psycopg2 for one queue and consumer; knows nothing of AMQP."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -13,9 +12,7 @@ import psycopg2.extras
 from ..core.errors import SourceUnavailable
 from ..core.events import Event, SourceBatch
 from ..core.secrets import redact_url
-from .database import Database, describe_failure, first_line
-
-logger = logging.getLogger(__name__)
+from .database import Database, describe_failure
 
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "sql" / "relay_schema.sql"
 CURSOR_NAME = "mikkoo_relay_batch"
@@ -26,7 +23,8 @@ event_from_row = partial(tuple.__new__, Event)
 # The queue's last tick, joined LATERAL to pgq.queue q.
 LAST_TICK_SQL = ("SELECT tick_id, tick_event_seq FROM pgq.tick WHERE tick_queue = q.queue_id "
                  "ORDER BY tick_id DESC LIMIT 1")
-NEWEST_SCHEMA_OBJECT = "mikkoo_relay.batch_progress"
+# The last object sql/relay_schema.sql creates: missing means the schema is absent or older.
+NEWEST_SCHEMA_OBJECT_SQL = "SELECT to_regprocedure('mikkoo_relay.set_wakeup_trigger(text, boolean)')"
 # Must match sql/relay_schema.sql finish_empty_batches, which takes the same lock.
 LOCK_KEY_SQL = "('x' || substr(md5(%s), 1, 16))::bit(64)::bigint"
 AUDIT_API_SQL = ("SELECT to_regprocedure('mikkoo.mark_confirmed(uuid[])') IS NOT NULL "
@@ -77,8 +75,7 @@ def install_relay_schema(db: Database) -> None:
     """
     if not db._run("checking for PgQ", "SELECT 1 FROM pg_namespace WHERE nspname = 'pgq'"):
         raise SourceUnavailable(f"source database {redact_url(db.dsn)}: PgQ is not installed (CREATE EXTENSION pgq)")
-    # The newest object of sql/relay_schema.sql: missing means the schema is absent or older.
-    if db._run("checking the relay schema", f"SELECT to_regclass('{NEWEST_SCHEMA_OBJECT}')")[0][0] is None:
+    if db._run("checking the relay schema", NEWEST_SCHEMA_OBJECT_SQL)[0][0] is None:
         # Relays of other queues in the same database may install it at the same moment.
         db._run("installing the relay schema", "SELECT pg_advisory_xact_lock(hashtext('mikkoo_relay schema'))")
         db._run("installing the relay schema", relay_schema_sql(), fetch=False)
@@ -126,7 +123,7 @@ class PgqConsumer(Database):
         return f"mikkoo-relay/{self.queue}/{self.consumer}"
 
     def prepare(self) -> None:
-        """Create the PgQ queue, the consumer, the relay's tables and the wake-up trigger where missing.
+        """Create the PgQ queue, the consumer and the relay's tables where missing.
 
         mikkoo creates a missing queue and consumer too. Done when a queue is
         configured, so that no event written afterwards is missed, and again by
@@ -136,23 +133,8 @@ class PgqConsumer(Database):
         self._run("creating the PgQ queue", "SELECT pgq.create_queue(%s)", (self.queue,))
         self._run("registering the PgQ consumer", "SELECT pgq.register_consumer(%s, %s)",
                   (self.queue, self.consumer))
-        self._watch()
         self.audited = bool(self._run("checking for the audit API", AUDIT_API_SQL)[0][0])
         self.commit("preparing the queue")
-
-    def _watch(self) -> None:
-        """Install the trigger that wakes the relay when the queue's events commit, if this role may."""
-        try:
-            with self._conn.cursor() as cur:
-                cur.execute("SAVEPOINT mikkoo_relay_watch; SELECT mikkoo_relay.watch_queue(%s); "
-                            "RELEASE SAVEPOINT mikkoo_relay_watch", (self.queue,))
-        except psycopg2.errors.InsufficientPrivilege as exc:
-            self._run("installing the wake-up trigger", "ROLLBACK TO SAVEPOINT mikkoo_relay_watch", fetch=False)
-            logger.warning("queue=%s: cannot install the wake-up trigger (%s); the relay finds its events by "
-                           "checking every queue periodically instead", self.queue, first_line(exc))
-        except psycopg2.Error as exc:
-            self._rollback_quietly()
-            raise self.error(exc, "installing the wake-up trigger") from None
 
     def next_batch(self) -> int | None:
         """The id of the next batch ready for this consumer, or None."""

@@ -1,18 +1,21 @@
-"""Watching the PgQ queues of one source database together: which have work (one query), wake-ups (one LISTEN).
+"""Watching the PgQ queues of one source database together: which have work, which got new events (one query each).
 
 pgqd serves every queue of a database over one connection; so does this.
 """
 from __future__ import annotations
 
+import logging
 import select
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg2
 
 from ..core.errors import SourceUnavailable
-from .consumer import LAST_TICK_SQL, install_relay_schema
-from .database import Database
+from .consumer import LAST_TICK_SQL, LOCK_KEY_SQL, install_relay_schema
+from .database import Database, first_line
+
+logger = logging.getLogger(__name__)
 
 # For each (queue, consumer) asked about: is the consumer registered, is a batch ready for it (an
 # unfinished one, or a tick after its last), and were events written since the queue's last tick
@@ -28,7 +31,25 @@ SELECT w.queue_name, w.consumer_name,
   LEFT JOIN pgq.consumer c ON c.co_name = w.consumer_name
   LEFT JOIN pgq.subscription s ON s.sub_queue = q.queue_id AND s.sub_consumer = c.co_id
 """
-CHANNEL_PREFIX = "mikkoo_relay_q"  # + the PgQ queue id; sql/relay_schema.sql notifies it
+# Which of these queues had events written since their last tick (the sequence moved past the tick's):
+# a read of each queue's sequence and last tick, no table scanned, however many queues. A queue's
+# first event ever has the id its fresh sequence showed the ticks (1), so only its table tells. With
+# them the snapshot's bounds (to tell when transactions in flight now have ended) and, for the queues
+# named second, whether events committed since their last tick that the tick's snapshot missed.
+POLL_SQL = f"""
+SELECT txid_snapshot_xmin(s.now), txid_snapshot_xmax(s.now),
+       ARRAY(SELECT q.queue_name
+               FROM unnest(%s::text[]) AS w(queue_name)
+               JOIN pgq.queue q USING (queue_name)
+               JOIN LATERAL ({LAST_TICK_SQL}) t ON true
+              WHERE CASE pg_sequence_last_value(q.queue_event_seq::regclass)
+                    WHEN 1 THEN mikkoo_relay.events_since_tick(q.queue_name)
+                    ELSE pg_sequence_last_value(q.queue_event_seq::regclass) > t.tick_event_seq END),
+       ARRAY(SELECT w.queue_name FROM unnest(%s::text[]) AS w(queue_name)
+              WHERE mikkoo_relay.events_since_tick(w.queue_name))
+  FROM txid_current_snapshot() AS s(now)
+"""
+CHANNEL_PREFIX = "mikkoo_relay_q"  # + the PgQ queue id; the optional trigger of sql/relay_schema.sql notifies it
 
 
 @dataclass(frozen=True)
@@ -74,53 +95,133 @@ def finish_empty_batches(db: Database, queues: Sequence[tuple[str, str]]) -> set
     return {(queue, consumer) for queue, consumer, work_left in rows if work_left}
 
 
-class WakeupListener(Database):
-    """One LISTEN connection to a source database, for the wake-ups of all its queues.
 
-    A statement-level trigger on each queue's PgQ event tables (installed when
-    the queue's consumer is registered) notifies ``mikkoo_relay_q<queue id>`` at
-    commit, so a wake-up means the events are visible. Between wake-ups an idle
-    database costs nothing.
+
+def set_wakeup_triggers(db: Database, queues: Iterable[str], notify: bool) -> int:
+    """Install (``notify``) or remove the optional NOTIFY trigger of these PgQ queues; how many tables changed.
+
+    Uncommitted. A role that may not change the event tables is told in one
+    warning: with ``notify`` the watcher's reads still find the events; without,
+    the trigger it could not remove goes on costing the producers.
+    """
+    changed = 0
+    for queue in sorted(set(queues)):
+        try:
+            with db.connection.cursor() as cur:
+                cur.execute("SAVEPOINT mikkoo_relay_trigger")
+                cur.execute("SELECT mikkoo_relay.set_wakeup_trigger(%s, %s)", (queue, notify))
+                changed += cur.fetchone()[0]
+                cur.execute("RELEASE SAVEPOINT mikkoo_relay_trigger")
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            db._run("setting the wake-up trigger", "ROLLBACK TO SAVEPOINT mikkoo_relay_trigger", fetch=False)
+            logger.warning("queue=%s: cannot %s the wake-up trigger (%s)%s", queue,
+                           "install" if notify else "remove", first_line(exc),
+                           "" if notify else "; it goes on adding a NOTIFY to every producer's commit")
+        except psycopg2.Error as exc:
+            db._rollback_quietly()
+            raise db.error(exc, "setting the wake-up trigger") from None
+    return changed
+
+
+@dataclass
+class Poll:
+    """What one read of a database's queues found: which to wake, and the snapshot it was read in."""
+
+    xmin: int
+    xmax: int
+    woken: set[str] = field(default_factory=set)
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether any transaction of the server was running: one of them may hold an event not yet visible."""
+        return self.xmin < self.xmax
+
+
+class QueueWatch(Database):
+    """One connection to a source database that finds the queues with new events, for all of its queues.
+
+    Nothing runs in the producers' transactions: the watcher reads each
+    queue's event sequence against its last tick every few tens of
+    milliseconds. One watcher per database serves every worker: the others
+    wait on an advisory lock (:meth:`lead`), so the database's load does not
+    grow with workers. A queue woken while transactions were in flight is read
+    once more when they have ended (an event drawn then may commit after the
+    tick its relay makes), so that its events need not wait for the sweep.
     """
 
     role = "source database"
     error_class = SourceUnavailable
-    application_name = "mikkoo-relay listener"
+    application_name = "mikkoo-relay watcher"
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, group: str) -> None:
         super().__init__(dsn)
+        self.group = group  # the lock's name: one watcher per relay installation and database
+        self.leading = False
         self._channels: dict[str, str] = {}  # channel -> PgQ queue name
+        self._unsettled: dict[str, int] = {}  # PgQ queue -> the txid every transaction below must end
+        self._ended_below = 0  # the oldest transaction running at the last poll
 
-    def listen(self, queues: Iterable[str]) -> None:
-        """Listen for exactly these PgQ queues (those that exist); connects first if needed."""
+    def lead(self) -> bool:
+        """Whether this watcher watches the database: it holds the lock, or takes it now (connecting first)."""
         if self.broken:
             self.connect()
             self._conn.autocommit = True
+            self.leading = False
             self._channels = {}
-        wanted = sorted(set(queues))
+            self._unsettled = {}
+            self._ended_below = 0
+        if not self.leading:
+            (self.leading,) = self._run("taking the watch", f"SELECT pg_try_advisory_lock({LOCK_KEY_SQL})",
+                                        (f"mikkoo-relay watcher/{self.group}",))[0]
+            if self.leading:
+                install_relay_schema(self)
+        return self.leading
+
+    def set_triggers(self, queues: Iterable[str], notify: bool) -> int:
+        """Install or remove the optional NOTIFY trigger of these queues (see :func:`set_wakeup_triggers`)."""
+        self._conn.autocommit = False
         try:
-            with self._conn.cursor() as cur:
-                cur.execute("SELECT queue_id, queue_name FROM pgq.queue WHERE queue_name = ANY(%s)", (wanted,))
-                channels = {f"{CHANNEL_PREFIX}{queue_id}": name for queue_id, name in cur.fetchall()}
-                for channel in self._channels.keys() - channels.keys():
-                    cur.execute(f"UNLISTEN {channel}")
-                for channel in channels.keys() - self._channels.keys():
-                    cur.execute(f"LISTEN {channel}")
-        except psycopg2.Error as exc:
-            self.close()
-            raise self.error(exc, "listening for events") from None
+            changed = set_wakeup_triggers(self, queues, notify)
+            self.commit("setting the wake-up trigger")
+        finally:
+            if not self.broken:
+                self._conn.autocommit = True
+        return changed
+
+    def listen(self, queues: Iterable[str]) -> None:
+        """Listen for the optional trigger's notifications of exactly these PgQ queues (none: listen to none)."""
+        wanted = sorted(set(queues))
+        rows = self._run("listening for events", "SELECT queue_id, queue_name FROM pgq.queue "
+                                                 "WHERE queue_name = ANY(%s)", (wanted,)) if wanted else []
+        channels = {f"{CHANNEL_PREFIX}{queue_id}": name for queue_id, name in rows}
+        for channel in self._channels.keys() - channels.keys():
+            self._run("listening for events", f"UNLISTEN {channel}", fetch=False)
+        for channel in channels.keys() - self._channels.keys():
+            self._run("listening for events", f"LISTEN {channel}", fetch=False)
         self._channels = channels
 
-    def wait(self, timeout: float) -> set[str]:
-        """Wait up to ``timeout`` seconds for events to commit; the PgQ queues that had some."""
+    def poll(self, queues: Sequence[str]) -> Poll:
+        """The queues with events waiting for a tick (or missed by their last tick), in one query."""
+        settling = [queue for queue, bound in self._unsettled.items() if self._ended_below >= bound]
+        for queue in settling:
+            del self._unsettled[queue]
+        xmin, xmax, waiting, missed = self._run("reading the queues' event sequences", POLL_SQL,
+                                                (list(queues), settling))[0]
+        self._ended_below = xmin
+        result = Poll(xmin, xmax, set(waiting) | set(missed))
+        if result.in_flight:
+            for queue in waiting:
+                self._unsettled[queue] = xmax
+        return result
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds, less when a notification comes; whether one came."""
         try:
-            if not self._conn.notifies:
-                if select.select([self._conn], [], [], max(timeout, 0))[0]:
-                    self._conn.poll()
-            woken = {self._channels.get(note.channel) for note in self._conn.notifies}
+            if not self._conn.notifies and select.select([self._conn], [], [], max(timeout, 0))[0]:
+                self._conn.poll()
+            notified = bool(self._conn.notifies)
             self._conn.notifies.clear()
         except (psycopg2.Error, OSError, ValueError) as exc:
             self.close()
-            raise self.error(exc, "listening for events") from None
-        woken.discard(None)
-        return woken
+            raise self.error(exc, "waiting for events") from None
+        return notified

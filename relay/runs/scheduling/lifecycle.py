@@ -30,7 +30,11 @@ def worker_ready(sender=None, **kwargs) -> None:
     finally:
         # The main process's connection is not kept: a pool child forked later must not share it.
         connections.close_all()
-    wakeups = "wake-ups on" if settings.RELAY_WAKEUPS else "wake-ups off (RELAY_WAKEUPS)"
+    if not settings.RELAY_WAKEUPS:
+        wakeups = "wake-ups off (RELAY_WAKEUPS)"
+    else:
+        wakeups = (f"queues watched every {settings.RELAY_WATCH_SECONDS:g} s"
+                   f"{' and woken by NOTIFY (RELAY_NOTIFY)' if settings.RELAY_NOTIFY else ''}")
     logger.info("relay worker ready: %s; %s, sweep every %g s, slices of %g s, queue samples every %g s "
                 "(Celery queue %s)", queues, wakeups, settings.RELAY_SWEEP_SECONDS, settings.RELAY_SLICE_SECONDS,
                 settings.RELAY_SAMPLE_SECONDS, settings.CELERY_TASK_DEFAULT_QUEUE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils import timezone
 
 from ...core.errors import InvalidConfiguration, RelayError
@@ -18,6 +19,7 @@ from ...core.secrets import redact_url
 from ...engine.connections import Connections, OwnConnections
 from ...models import QueueStatus, RelayedQueue
 from ...pgq.consumer import PgqConsumer
+from ...pgq.watch import set_wakeup_triggers
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,10 @@ class Registration:
 
 
 def register_consumers(queues: Iterable[RelayedQueue], connections: Connections | None = None) -> list[Registration]:
-    """Create each queue's PgQ queue, consumer, relay tables and wake-up trigger where missing, and note it.
+    """Create each queue's PgQ queue, consumer and relay tables where missing, and note it.
+
+    The optional NOTIFY trigger is installed with ``RELAY_NOTIFY`` and removed
+    without it (relays before 2026-12 installed it on every queue).
 
     One connection per source database. Raises nothing: each queue's outcome
     is returned and recorded in its status.
@@ -60,6 +65,8 @@ def _register(connections: Connections, connection: object, dsn: str, queue: Rel
     consumer = PgqConsumer(dsn, queue.queue_name, queue.consumer_name, connection)
     try:
         consumer.prepare()
+        set_wakeup_triggers(consumer, [queue.queue_name], settings.RELAY_NOTIFY)
+        consumer.commit("setting the wake-up trigger")
     except RelayError as exc:
         return Registration(queue, str(exc))
     connections.prepared(dsn, queue.queue_name, queue.consumer_name, consumer.audited)

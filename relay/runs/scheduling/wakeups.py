@@ -1,13 +1,18 @@
-"""Wake-ups: in each worker, one LISTEN connection per source database turns commits into relay tasks.
+"""Wake-ups: one watcher per source database turns new events into relay tasks, at no cost to the producers.
 
 The worker's main process runs a :class:`Waker` (a Celery bootstep starts
-it): one thread per source database listens for the notifications that the
-queues' wake-up triggers send at commit, and one thread turns them into relay
-tasks and follows the configuration (queues added, disabled, moved). An idle
-queue thus costs no task, no pool slot and no connection of its own.
+it): one thread per source database reads its queues' event sequences every
+``RELAY_WATCH_SECONDS`` (one query for all of them), and one thread turns what
+they find into relay tasks and follows the configuration (queues added,
+disabled, moved). Of all the workers, one watches each database (an advisory
+lock there); the others stand by and take over within
+``RELAY_WATCH_STANDBY_SECONDS`` when it goes. Nothing is added to the
+producers' transactions unless an operator turns on ``RELAY_NOTIFY``, which
+installs a NOTIFY trigger and wakes the watcher at commit.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
 import threading
@@ -20,7 +25,7 @@ from django.db import close_old_connections, connections
 
 from ...core.errors import RelayError
 from ...core.secrets import redact_url
-from ...pgq.watch import WakeupListener
+from ...pgq.watch import QueueWatch
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +33,33 @@ logger = logging.getLogger(__name__)
 Watched = dict[str, list[int]]
 
 
+def watch_group() -> str:
+    """What names this relay installation in a source database: its workers share one watcher there."""
+    django_db = settings.DATABASES["default"]
+    where = (django_db.get("HOST"), django_db.get("PORT"), django_db.get("NAME"), settings.CELERY_TASK_DEFAULT_QUEUE)
+    return hashlib.sha256(repr(where).encode()).hexdigest()[:16]
+
+
 class DatabaseWatcher(threading.Thread):
-    """Listens on one source database for the wake-ups of its queues; reconnects with backoff."""
+    """Watches one source database for its queues' new events, or stands by; reconnects with backoff."""
 
     #: Listen again now and then: a queue created since (by a registration elsewhere) gets its channel.
     relisten_seconds = 30.0
 
     def __init__(self, dsn: str, woken: Callable[[list[int]], None]) -> None:
-        super().__init__(name=f"relay-wakeups {redact_url(dsn)}", daemon=True)
+        super().__init__(name=f"relay-watch {redact_url(dsn)}", daemon=True)
         self.dsn = dsn
         self.woken = woken
-        self.listener = WakeupListener(dsn)
+        self.watch_seconds = settings.RELAY_WATCH_SECONDS
+        self.standby_seconds = settings.RELAY_WATCH_STANDBY_SECONDS
+        self.notify = settings.RELAY_NOTIFY
+        self.watcher = QueueWatch(dsn, watch_group())
         self._watched: Watched = {}
         self._changed = threading.Event()
         self._stopping = threading.Event()
 
     def watch(self, watched: Watched) -> None:
-        """Listen for these queues from now on."""
+        """Watch these queues from now on."""
         if watched != self._watched:
             self._watched = watched
             self._changed.set()
@@ -54,27 +69,45 @@ class DatabaseWatcher(threading.Thread):
 
     def run(self) -> None:
         failures = 0
-        relisten_at = 0.0
         while not self._stopping.is_set():
             try:
-                watched = self._watched
-                if self.listener.broken or self._changed.is_set() or time.monotonic() >= relisten_at:
-                    self._changed.clear()
-                    self.listener.listen(watched)
-                    relisten_at = time.monotonic() + self.relisten_seconds
-                    if failures:
-                        logger.info("wake-ups from %s: listening again", redact_url(self.dsn))
-                    failures = 0
-                names = self.listener.wait(1.0)
-                if names:
-                    self.woken([queue_id for name in names for queue_id in watched.get(name, ())])
+                self._watch_while_leading()
+                if failures:
+                    logger.info("wake-ups from %s: watching again", redact_url(self.dsn))
+                failures = 0
+                self._stopping.wait(self.standby_seconds)  # another worker watches: try again later
             except RelayError as exc:
                 failures += 1
                 if failures == 1:
                     logger.warning("wake-ups: %s; trying again, and the sweep finds its queues' events meanwhile",
                                    exc)
-                self._stopping.wait(min(30, 2 ** failures))
-        self.listener.close()
+                self._stopping.wait(min(10, 2 ** (failures - 1)))
+        self.watcher.close()
+
+    def _watch_while_leading(self) -> None:
+        if not self.watcher.lead():
+            return
+        logger.info("wake-ups: watching %s for this relay's workers", redact_url(self.dsn))
+        self._changed.set()
+        relisten_at = 0.0
+        while not self._stopping.is_set():
+            watched = self._watched
+            if self._changed.is_set() or (self.notify and time.monotonic() >= relisten_at):
+                self._changed.clear()
+                self._configure(watched)
+                relisten_at = time.monotonic() + self.relisten_seconds
+            found = self.watcher.poll(list(watched))
+            if found.woken:
+                self.woken([queue_id for name in found.woken for queue_id in watched.get(name, ())])
+            self.watcher.wait(self.watch_seconds)
+
+    def _configure(self, watched: Watched) -> None:
+        # Installations of relays before 2026-12 have the trigger on every queue: removed here.
+        changed = self.watcher.set_triggers(watched, self.notify)
+        self.watcher.listen(watched if self.notify else ())
+        if changed:
+            logger.info("wake-ups: NOTIFY trigger %s on %d event tables of %s (RELAY_NOTIFY=%s)",
+                        "installed" if self.notify else "removed", changed, redact_url(self.dsn), self.notify)
 
 
 class Waker:
