@@ -1,5 +1,5 @@
 """What the benchmarks share: where the services are, one-statement SQL, an engine run in a child process, a
-worker's Django set-up, and a consumer of the messages that arrive."""
+worker's Django set-up, a mikkoo file of many queues, and a consumer of the messages that arrive."""
 from __future__ import annotations
 
 import multiprocessing
@@ -7,6 +7,8 @@ import os
 import queue
 import resource
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,74 @@ def worker_environment(workdir: Path, celery_queue: str) -> None:
     import django
 
     django.setup()
+
+
+PG_LOG = Path(os.environ.get("BENCH_POSTGRES_LOG", "/var/log/postgresql/postgresql-15-main.log"))
+
+
+@dataclass(frozen=True)
+class Load:
+    """What a database served per second: transactions, new sessions, and statements (None: not counted)."""
+
+    transactions: float
+    sessions: float
+    statements: float | None
+
+    def __sub__(self, other: Load) -> Load:
+        statements = None if self.statements is None or other.statements is None else \
+            self.statements - other.statements
+        return Load(self.transactions - other.transactions, self.sessions - other.sessions, statements)
+
+    def __str__(self) -> str:
+        statements = "statements not counted" if self.statements is None else f"{self.statements:.1f} statements/s"
+        return f"{statements}, {self.transactions:.1f} transactions/s, {self.sessions:.2f} new sessions/s"
+
+
+def count_statements(admin, database: str) -> None:
+    """Have PostgreSQL log every statement of ``database``'s new sessions, for :func:`idle_cost` to count."""
+    with admin.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{database}" SET log_min_duration_statement = 0')
+
+
+def idle_cost(admin, database: str, seconds: float) -> Load:
+    """What ``database`` served over ``seconds`` of the benchmark doing nothing.
+
+    Transactions and sessions from ``pg_stat_database``; statements from the
+    server's log (``BENCH_POSTGRES_LOG``) when :func:`count_statements` was
+    called before the sessions opened and the log can be read.
+    """
+    def read():
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_stat_clear_snapshot()")
+            cur.execute("SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database WHERE datname = %s",
+                        (database,))
+            return cur.fetchone()
+
+    def log_size() -> int | None:
+        try:
+            return PG_LOG.stat().st_size if os.access(PG_LOG, os.R_OK) else None
+        except OSError:
+            return None
+
+    before, log_from = read(), log_size()
+    time.sleep(seconds)
+    after, log_to = read(), log_size()
+    statements = None
+    if log_from is not None and log_to is not None:
+        with PG_LOG.open("rb") as log:
+            log.seek(log_from)
+            text = log.read(log_to - log_from).decode(errors="replace")
+        statements = text.count(f"@{database} LOG:  duration:") / seconds
+    return Load((after[0] - before[0]) / seconds, (after[1] - before[1]) / seconds, statements)
+
+
+def mikkoo_yaml(names: list[str], dsns: list[str]) -> str:
+    """A mikkoo configuration file for these queues, spread over these source databases, as a user would write it."""
+    lines = ["Application:", "  workers:"]
+    for index, name in enumerate(names):
+        lines += [f"    {name}:", f"      postgres_url: {dsns[index % len(dsns)]}", "      retry_delay: 1",
+                  "      rabbitmq:", "        host: 127.0.0.1", "        port: 5672"]
+    return "\n".join(lines) + "\n"
 
 
 def declare_bound_queue(channel, exchange: str, queue: str) -> None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg2  # noqa: E402
 from kombu import Connection  # noqa: E402
 
-from benchmarks.common import ADMIN_DSN, AMQP_URL, QueueConsumer, worker_environment  # noqa: E402
+from benchmarks.common import ADMIN_DSN, AMQP_URL, QueueConsumer, count_statements, idle_cost, worker_environment  # noqa: E402
 
 
 class Arrivals(QueueConsumer):
@@ -39,21 +39,6 @@ class Arrivals(QueueConsumer):
         now = time.time()
         for stamp in message.body.decode().split(","):
             self.latencies.append(now - float(stamp))
-
-
-def idle_cost(admin, database: str, seconds: float) -> tuple[float, float]:
-    """Transactions and new sessions per second in ``database`` over ``seconds`` of doing nothing."""
-    def read():
-        with admin.cursor() as cur:
-            cur.execute("SELECT pg_stat_clear_snapshot()")
-            cur.execute("SELECT xact_commit + xact_rollback, sessions FROM pg_stat_database WHERE datname = %s",
-                        (database,))
-            return cur.fetchone()
-
-    before = read()
-    time.sleep(seconds)
-    after = read()
-    return (after[0] - before[0]) / seconds, (after[1] - before[1]) / seconds
 
 
 def summary(label: str, latencies: list[float]) -> str:
@@ -84,6 +69,7 @@ def main() -> None:
     admin = psycopg2.connect(ADMIN_DSN)
     admin.autocommit = True
     admin.cursor().execute(f'CREATE DATABASE "{database}"')
+    count_statements(admin, database)
     dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
     source = psycopg2.connect(dsn)
     amqp = Connection(AMQP_URL)
@@ -102,7 +88,7 @@ def main() -> None:
         pgqd = Pgqd(workdir, [database])
         time.sleep(2)
         baseline = idle_cost(admin, database, args.idle_cost_seconds)
-        print(f"idle cost of pgqd alone: {baseline[0]:.1f} transactions/s, {baseline[1]:.2f} new sessions/s")
+        print(f"idle cost of pgqd alone: {baseline}")
         worker = Worker(workdir, f"celery_{suffix}")
         arrivals = Arrivals(target)
         arrivals.start()
@@ -118,9 +104,7 @@ def main() -> None:
         wait_for(lambda: arrivals.latencies, timeout=60, what="the worker to relay")
         arrivals.latencies.clear()
         both = idle_cost(admin, database, args.idle_cost_seconds)
-        print(f"idle cost of pgqd and the worker: {both[0]:.1f} transactions/s, {both[1]:.2f} new sessions/s "
-              f"(the relay's share: {both[0] - baseline[0]:.1f} transactions/s, "
-              f"{both[1] - baseline[1]:.2f} sessions/s)")
+        print(f"idle cost of pgqd and the worker: {both} (the relay's share: {both - baseline})")
 
         for _ in range(args.idle_samples):
             time.sleep(random.uniform(0.5, 1.5))  # the queue is idle between events

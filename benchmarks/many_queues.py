@@ -41,6 +41,7 @@ from benchmarks.common import (  # noqa: E402
     QueueConsumer,
     declare_bound_queue,
     execute,
+    mikkoo_yaml,
     worker_environment,
 )
 
@@ -96,14 +97,6 @@ class Observer(threading.Thread):
                             "AND application_name LIKE 'mikkoo-relay%%'", (self.databases,))
                 self.backends = max(self.backends, cur.fetchone()[0])
         admin.close()
-
-
-def mikkoo_yaml(names: list[str], dsns: list[str]) -> str:
-    lines = ["Application:", "  workers:"]
-    for index, name in enumerate(names):
-        lines += [f"    {name}:", f"      postgres_url: {dsns[index % len(dsns)]}", "      retry_delay: 1",
-                  "      rabbitmq:", "        host: 127.0.0.1", "        port: 5672"]
-    return "\n".join(lines) + "\n"
 
 
 def percentile(ordered: list[float], share: float) -> float:

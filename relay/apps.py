@@ -10,4 +10,4 @@ class RelayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        pass
+        from . import signals  # noqa: F401  (connects the receivers; Django's contrib apps do the same)

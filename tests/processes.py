@@ -41,10 +41,13 @@ class Pgqd:
 
 
 class Worker:
-    """`celery -A mikkoo_project worker -B` on a Celery queue of the test's own, logging to a file."""
+    """`celery -A mikkoo_project worker -B` on a Celery queue of the test's own, logging to a file.
+
+    With ``beat=False`` it runs without ``-B``, as a deployment's second and later workers do.
+    """
 
     def __init__(self, directory: Path, celery_queue: str, name: str = "w1", concurrency: int | None = 2,
-                 loglevel: str = "INFO", **environment: str) -> None:
+                 loglevel: str = "INFO", beat: bool = True, **environment: str) -> None:
         self.log_path = directory / f"{name}.log"
         env = {
             **os.environ,
@@ -56,7 +59,7 @@ class Worker:
         self._log = open(self.log_path, "w")  # closed in stop()
         pool = ["--concurrency", str(concurrency)] if concurrency else []  # None: Celery's default
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "mikkoo_project", "worker", "-B", *pool,
+            [sys.executable, "-m", "celery", "-A", "mikkoo_project", "worker", *(["-B"] if beat else []), *pool,
              "--hostname", f"{name}-{celery_queue}@%h", "--loglevel", loglevel],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() takes the pool and beat with it

@@ -1,6 +1,7 @@
 """A queue's status rows: what its runs did, its failures in a row and the backoff they earn."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db.models import F, Value
@@ -11,6 +12,11 @@ from ..engine.results import RelayResult
 from ..models import QueueStatus, RelayedQueue
 
 MAX_BACKOFF_SECONDS = 60
+
+
+def ensure_status_rows(queues: Iterable[RelayedQueue]) -> None:
+    """Give each of these queues its status row where it has none (one statement; safe when another does too)."""
+    QueueStatus.objects.bulk_create([QueueStatus(queue=queue) for queue in queues], ignore_conflicts=True)
 
 
 def backoff(failures_in_a_row: int) -> timedelta:
@@ -28,17 +34,17 @@ def record_success(queue: RelayedQueue, result: RelayResult) -> None:
                "consumer_registered_at": Coalesce("consumer_registered_at", Value(now))}
     if result.batches:
         changes["last_batch_at"] = now
-    QueueStatus.objects.get_or_create(queue=queue)
+    ensure_status_rows([queue])
     QueueStatus.objects.filter(queue=queue).update(**changes)
 
 
 def record_failure(queue: RelayedQueue, error: str) -> timedelta:
     """Note a failed run and start or lengthen the queue's backoff; returns the backoff."""
     now = timezone.now()
-    status, _ = QueueStatus.objects.get_or_create(queue=queue)
-    failures = QueueStatus.objects.values_list("failures_in_a_row", flat=True).get(pk=status.pk) + 1
+    ensure_status_rows([queue])
+    failures = QueueStatus.objects.values_list("failures_in_a_row", flat=True).get(queue=queue) + 1
     wait = backoff(failures)
-    QueueStatus.objects.filter(pk=status.pk).update(
+    QueueStatus.objects.filter(queue=queue).update(
         last_run_at=now, last_error=error, last_error_at=now, failures_in_a_row=failures,
         backoff_until=now + wait, lease_until=None)
     return wait

@@ -20,6 +20,7 @@ from ...engine.connections import Connections, OwnConnections
 from ...models import QueueStatus, RelayedQueue
 from ...pgq.consumer import PgqConsumer
 from ...pgq.watch import set_wakeup_triggers
+from ..queue_status import ensure_status_rows
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _register(connections: Connections, connection: object, dsn: str, queue: Rel
 def _record(results: list[Registration]) -> None:
     now = timezone.now()
     registered = [r.queue.pk for r in results if r.error is None]
-    QueueStatus.objects.bulk_create([QueueStatus(queue=r.queue) for r in results], ignore_conflicts=True)
+    ensure_status_rows(r.queue for r in results)
     QueueStatus.objects.filter(queue_id__in=registered).update(consumer_registered_at=now, registration_error="")
     for result in results:
         if result.error is not None:

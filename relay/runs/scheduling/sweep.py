@@ -18,7 +18,7 @@ from ...core.errors import InvalidConfiguration, RelayError
 from ...engine.connections import Connections, SourceConnection
 from ...models import QueueStatus, RelayedQueue
 from ...pgq.watch import finish_empty_batches, readiness
-from ..queue_status import record_failure
+from ..queue_status import ensure_status_rows, record_failure
 from .registration import register_consumers
 from .requests import request_slices
 
@@ -38,9 +38,12 @@ class SweepResult:
 def sweep(connections: Connections) -> SweepResult:
     """Ask every source database which of its enabled queues have work, and queue a relay task for each."""
     now = timezone.now()
-    queues = list(RelayedQueue.objects.filter(enabled=True).select_related("status").order_by("pk"))
-    QueueStatus.objects.bulk_create([QueueStatus(queue=q) for q in queues if not hasattr(q, "status")],
-                                    ignore_conflicts=True)
+    enabled = RelayedQueue.objects.filter(enabled=True).select_related("status").order_by("pk")
+    queues = list(enabled)
+    without_status = [q for q in queues if not hasattr(q, "status")]
+    if without_status:  # saved bypassing the ORM's signals (a bulk insert, raw SQL): given their rows now
+        ensure_status_rows(without_status)
+        queues = list(enabled)
     by_source: dict[str, list[RelayedQueue]] = {}
     wanted: list[int] = []
     for queue in queues:
