@@ -1,18 +1,19 @@
 """What the relay costs the application's own writes: producers' commit rate beside a plain PgQ queue's.
 
     python benchmarks/producer_cost.py                      # 1, 4, 8, 16 producers; worker stopped, then running
-    python benchmarks/producer_cost.py --seconds 10 --rounds 5 --notify   # also with RELAY_NOTIFY on
+    python benchmarks/producer_cost.py --phases stopped running notify   # also with RELAY_NOTIFY on
 
 Two source databases on this PostgreSQL server: in one a queue set up the way
 a user's is (imported with ``import_mikkoo``, which registers its consumer and
 installs the relay's schema, plus the audit SQL API), in the other a plain
 PgQ queue with a registered consumer. pgqd ticks both. pgbench runs
 single-event transactions (``SELECT pgq.insert_event(...)``, one commit each,
-``synchronous_commit`` on) against one and then the other, the order
-alternating round by round, at each number of producers; first with no
+``synchronous_commit`` on) against both at once, side by side, so that the
+machine's other work (pgqd, the worker, RabbitMQ: all on this one 2-core
+machine) weighs on both alike, at each number of producers per database; first with no
 worker, then with ``celery -A mikkoo_project worker -B`` relaying the queue
 (its events go to a RabbitMQ queue that keeps none of them, so RabbitMQ
-drops them cheaply), and with ``--notify`` once more with ``RELAY_NOTIFY`` on. Prints the
+drops them cheaply), and with ``--phases ... notify`` once more with ``RELAY_NOTIFY`` on. Prints the
 median tps of each and their ratio. Everything is removed at the end.
 """
 from __future__ import annotations
@@ -40,26 +41,31 @@ PGBENCH = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, te
                               check=True).stdout.strip()) / "pgbench"
 
 
-def pgbench(dsn: str, script: Path, clients: int, seconds: int) -> float:
-    """Transactions per second of ``clients`` pgbench clients running ``script`` for ``seconds``."""
-    out = subprocess.run([str(PGBENCH), "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
-                          "-f", str(script), dsn], capture_output=True, text=True, check=True).stdout
+def pgbench(dsn: str, script: Path, clients: int, seconds: int) -> subprocess.Popen:
+    """``clients`` pgbench clients running ``script`` for ``seconds``, started now."""
+    return subprocess.Popen([str(PGBENCH), "-n", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(seconds),
+                             "-f", str(script), dsn], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def tps(run: subprocess.Popen) -> float:
+    out, err = run.communicate()
+    if run.returncode:
+        raise SystemExit(f"pgbench failed: {err.strip()}")
     return float(re.search(r"tps = ([\d.]+)", out).group(1))
 
 
 def compare(targets: dict[str, tuple[str, Path]], clients: list[int], rounds: int, seconds: int,
             label: str) -> None:
-    """Interleaved rounds against each target; prints a line per number of producers."""
+    """Rounds against both targets at once, so that whatever else the machine does weighs on both alike."""
     print(f"\n{label}")
     print(f"{'producers':>9} | {'relay tps':>10} | {'plain tps':>10} | relay / plain")
     for count in clients:
-        tps: dict[str, list[float]] = {name: [] for name in targets}
-        for round_ in range(rounds):
-            order = list(targets) if round_ % 2 == 0 else list(reversed(targets))
-            for name in order:
-                dsn, script = targets[name]
-                tps[name].append(pgbench(dsn, script, count, seconds))
-        relay, plain = statistics.median(tps["relay"]), statistics.median(tps["plain"])
+        measured: dict[str, list[float]] = {name: [] for name in targets}
+        for _ in range(rounds):
+            runs = {name: pgbench(dsn, script, count, seconds) for name, (dsn, script) in targets.items()}
+            for name, run in runs.items():
+                measured[name].append(tps(run))
+        relay, plain = statistics.median(measured["relay"]), statistics.median(measured["plain"])
         print(f"{count:>9} | {relay:>10,.0f} | {plain:>10,.0f} | {relay / plain:.2f}", flush=True)
 
 
@@ -68,7 +74,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 8, 16])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per target and number of producers")
     parser.add_argument("--seconds", type=int, default=8, help="length of one pgbench round")
-    parser.add_argument("--notify", action="store_true", help="also measure with RELAY_NOTIFY on")
+    parser.add_argument("--phases", nargs="+", choices=["stopped", "running", "notify"], default=["stopped", "running"],
+                        help="no worker; the worker with its defaults; the worker with RELAY_NOTIFY on")
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
@@ -103,14 +110,14 @@ def main() -> None:
                           f"'{exchange}', 'application/json', '', '');\n")
         targets = {"relay": (relay_dsn, script), "plain": (plain_dsn, script)}
         pgqd = Pgqd(workdir, [relay_db, plain_db])
-        print(f"pgbench: single-event transactions, {args.rounds} interleaved rounds of {args.seconds:g} s each, "
-              "median tps")
-        compare(targets, args.clients, args.rounds, args.seconds, "relay installed, no worker running:")
-        phases = [("worker running (celery -A mikkoo_project worker -B, defaults):", {})]
-        if args.notify:
-            phases.append(("worker running with RELAY_NOTIFY=true (the NOTIFY trigger installed):",
-                           {"RELAY_NOTIFY": "true"}))
-        for label, environment in phases:
+        print(f"pgbench: single-event transactions against both databases at once, {args.rounds} rounds of "
+              f"{args.seconds} s each, median tps")
+        if "stopped" in args.phases:
+            compare(targets, args.clients, args.rounds, args.seconds, "relay installed, no worker running:")
+        phases = {"running": ("worker running (celery -A mikkoo_project worker -B, defaults):", {}),
+                  "notify": ("worker running with RELAY_NOTIFY=true (the NOTIFY trigger installed):",
+                             {"RELAY_NOTIFY": "true"})}
+        for label, environment in (phases[name] for name in args.phases if name in phases):
             worker = Worker(workdir, celery_queue, name=f"w{len(environment)}", **environment)
             wait_for(lambda w=worker: "wake-ups: watching" in w.log(), timeout=60, what="the worker to watch")
             time.sleep(1)

@@ -125,6 +125,9 @@ AUDIT_STUCK_AFTER = env.int("AUDIT_STUCK_AFTER", default=300)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="mikkoo-relay")
 CELERY_TASK_ACKS_LATE = True
+# A pool process killed in the middle of a slice (OOM killer, SIGKILL) gives its task message back to
+# the broker instead of acking it: the queue's "a task is queued" mark must stay true.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
 
@@ -143,6 +146,9 @@ RELAY_WAKEUPS = env.bool("RELAY_WAKEUPS", default=True)
 RELAY_WATCH_SECONDS = env.float("RELAY_WATCH_SECONDS", default=0.05)
 RELAY_WATCH_STANDBY_SECONDS = env.float("RELAY_WATCH_STANDBY_SECONDS", default=2.0)
 RELAY_NOTIFY = env.bool("RELAY_NOTIFY", default=False)
+# Each worker says it is alive every RELAY_WAKEUP_REFRESH_SECONDS; one not heard of for
+# RELAY_WORKER_SEEN_SECONDS is taken for gone (the overview, /health/ready).
+RELAY_WORKER_SEEN_SECONDS = env.float("RELAY_WORKER_SEEN_SECONDS", default=10.0)
 RELAY_WAKEUP_REFRESH_SECONDS = env.float("RELAY_WAKEUP_REFRESH_SECONDS", default=2.0)
 RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=2.0)
 RELAY_SLICE_SECONDS = env.float("RELAY_SLICE_SECONDS", default=1.0)

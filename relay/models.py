@@ -1,8 +1,9 @@
 """What the admin configures: RabbitMQ connections, relayed queues, and dead letters."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -477,6 +478,13 @@ class QueueStatus(models.Model):
                                              help_text="Events handed back to PgQ for a retry, in total.")
     dead_lettered = models.PositiveBigIntegerField("dead-lettered", default=0,
                                                    help_text="Events given up on, in total.")
+    work_waiting_since = models.DateTimeField(
+        "work waiting since", null=True, blank=True,
+        help_text="Since when the sweep has seen events or a batch waiting for the queue; cleared when a slice "
+        "leaves nothing behind. Long ago with no slice run since: the queue is stuck.")
+    relayed_by = models.CharField(
+        "relayed by", max_length=255, blank=True,
+        help_text="The Celery worker whose task relays the queue now, or did last (while 'held until' is ahead).")
 
     class Meta:
         verbose_name = "queue status"
@@ -496,12 +504,27 @@ class QueueStatus(models.Model):
         return self.consumer_registered_at is not None
 
     def state(self, now: datetime) -> str:
-        """In a word or three: not registered, backing off, failing or healthy."""
+        """In a word or three: not registered, stuck, backing off, failing or healthy."""
         if not self.registered:
             return "consumer not registered"
+        if self.stuck(now):
+            return "stuck"
         if self.failing:
             return "backing off" if self.backoff_until and self.backoff_until > now else "failing"
         return "healthy"
+
+    def stuck(self, now: datetime) -> bool:
+        """Work has waited for more than :func:`stuck_after` and no slice has run or holds the queue since."""
+        since = now - stuck_after()
+        return (self.work_waiting_since is not None and self.work_waiting_since < since
+                and (self.last_run_at is None or self.last_run_at < since)
+                and (self.lease_until is None or self.lease_until < now)
+                and (self.backoff_until is None or self.backoff_until < now))
+
+
+def stuck_after() -> timedelta:
+    """How long work may wait with no slice before its queue is called stuck: three sweep periods, 10 s at least."""
+    return timedelta(seconds=max(10.0, 3 * settings.RELAY_SWEEP_SECONDS))
 
 
 class AuditStatus(models.Model):
@@ -560,3 +583,26 @@ class QueueOverview(models.Model):
         permissions = [("view_queue_overview", "Can view the queue overview page")]
         verbose_name = "queue overview"
         verbose_name_plural = "queue overview"
+
+
+class RelayProcess(models.Model):
+    """A worker or beat's sweep as last seen: the overview and /health/ready tell from these who is alive."""
+
+    WORKER = "worker"
+    SWEEP = "sweep"
+
+    name = models.CharField("name", max_length=255, unique=True,
+                            help_text="The Celery worker's name (name@host), or 'sweep' for beat's sweep.")
+    kind = models.CharField("kind", max_length=16, choices=[(WORKER, "worker"), (SWEEP, "beat's sweep")],
+                            help_text="A worker (it heartbeats every couple of seconds), or beat's sweep.")
+    seen_at = models.DateTimeField("seen at", help_text="When it last said it is alive (a sweep: when it ran).")
+    watching = models.PositiveIntegerField(
+        "source databases watched", default=0,
+        help_text="For a worker: the source databases whose queues it watches for new events now.")
+
+    class Meta:
+        verbose_name = "relay process"
+        verbose_name_plural = "relay processes"
+
+    def __str__(self) -> str:
+        return self.name

@@ -14,6 +14,16 @@ from . import services
 from .processes import Pgqd
 
 
+@pytest.fixture
+def browser():
+    """Headless Chromium (tests.browser), quit after the test."""
+    from .browser import chromium
+
+    driver = chromium()
+    yield driver
+    driver.quit()
+
+
 @pytest.fixture(scope="session")
 def source_dsn():
     """A database of its own with the PgQ extension."""

@@ -1,11 +1,7 @@
 """An operator in headless Chromium: configure a queue in the admin, relay it, read its audit verdict."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
@@ -15,34 +11,7 @@ from relay.models import RelayedQueue
 from relay.runs.run_queue import relay_queue
 
 from . import services
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1600,1000")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-@pytest.fixture
-def browser():
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(f"this test needs headless Chromium, and {' and '.join(missing)} is missing: install the "
-                    "Debian packages chromium and chromium-driver (scripts/install.sh does)", pytrace=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    yield driver
-    driver.quit()
-
-
-def fill(browser, fields: dict[str, str]) -> None:
-    for name, value in fields.items():
-        field = browser.find_element(By.NAME, name)
-        field.clear()
-        field.send_keys(value)
+from .browser import ARTIFACTS, fill, log_in
 
 
 def save(browser) -> None:
@@ -91,12 +60,6 @@ def test_an_operator_configures_a_queue_relays_it_and_reads_all_delivered(
     assert verdict == "all delivered"
     assert reason == "nothing outstanding: every audited event was confirmed by RabbitMQ"
     assert confirmed == "3"
-
-
-def log_in(browser, live_server, username: str, password: str) -> None:
-    browser.get(f"{live_server.url}/admin/login/")
-    fill(browser, {"username": username, "password": password})
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,8 +6,10 @@ import time
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from relay.models import BrokerConnection, RelayedQueue
+from relay.ops.processes import claim_sweep, worker_heartbeat
 
 from . import services
 
@@ -155,3 +157,48 @@ def test_answers_are_kept_a_few_seconds(client, settings, source_dsn, pgq_queue,
     cache.clear()
     assert client.get("/health/").json()["queues"][queue.name] == {"healthy": False}
     services.sql(source_dsn, "SELECT pgq.register_consumer(%s, 'mikkoo')", (pgq_queue,))
+
+
+def test_live_says_the_process_answers_and_reaches_djangos_database(client):
+    response = client.get("/health/live")
+
+    assert response.status_code == 200 and response.json() == {"live": True}
+
+
+def test_ready_needs_a_worker_seen_lately_beats_sweep_and_celerys_broker(client, source_dsn, pgq_queue, broker):
+    services.tick(source_dsn, pgq_queue)
+    queue = add_queue(pgq_queue, source_dsn, broker)
+
+    nobody = client.get("/health/ready", **AUTHORISED)
+    anonymous = client.get("/health/ready")
+
+    assert nobody.status_code == anonymous.status_code == 503
+    service = nobody.json()["service"]
+    assert service["django_database"] == "ok" and service["celery_broker"] == "ok" and service["workers"] == []
+    assert service["problems"][0].startswith("no worker seen within 10 s")
+    assert service["problems"][1].startswith("beat's sweep last ran never")
+    assert nobody.json()["queues"][queue.name]["healthy"] is True
+    assert anonymous.json() == {"healthy": False, "service": {"healthy": False},
+                                "queues": {queue.name: {"healthy": True}}}
+
+    worker_heartbeat("w1@relay-host", timezone.now(), watching=1)
+    assert claim_sweep(timezone.now())
+    ready = client.get("/health/ready", **AUTHORISED)
+
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["service"]["workers"] == ["w1@relay-host"]
+    assert services.manage("relay_health", "--ready").returncode == 0
+
+
+def test_ready_answers_within_its_deadline_when_celerys_broker_never_does(client, settings):
+    settings.RELAY_HEALTH_DEADLINE_SECONDS = 0.5
+    with services.silent_listener() as port:
+        settings.CELERY_BROKER_URL = f"amqp://relay:s3cret-celery@127.0.0.1:{port}//"
+        started = time.monotonic()
+        response = client.get("/health/ready", **AUTHORISED)
+        took = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert "Celery's broker: no answer within 0.5 s (still checking)" in response.json()["service"]["problems"]
+    assert "s3cret-celery" not in response.content.decode()
+    print(f"/health/ready with a silent broker answered in {took:.2f} s")

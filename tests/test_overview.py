@@ -14,6 +14,7 @@ from django.utils import timezone
 from relay.engine.connections import OwnConnections
 from relay.models import QueueSample, QueueStatus, RelayedQueue
 from relay.ops.overview import STATES, state_counts, with_state
+from relay.ops.processes import claim_sweep, worker_heartbeat
 from relay.runs.run_queue import relay_queue
 from relay.runs.scheduling.samples import record_samples
 
@@ -110,6 +111,11 @@ def test_the_sql_state_is_the_status_state(broker, source_dsn):
         "failed, never succeeded": {"last_error_at": later},
         "backing off": {"last_error_at": later, "backoff_until": now + timedelta(seconds=30)},
         "backoff over": {"last_error_at": later, "backoff_until": now - timedelta(seconds=1)},
+        "stuck": {"work_waiting_since": earlier, "last_run_at": earlier},
+        "stuck, never run": {"work_waiting_since": earlier},
+        "waiting, run since": {"work_waiting_since": earlier, "last_run_at": now - timedelta(seconds=1)},
+        "waiting, held by a slice": {"work_waiting_since": earlier, "lease_until": now + timedelta(seconds=5)},
+        "waiting a moment": {"work_waiting_since": now - timedelta(seconds=1)},
     }
     for index, fields in enumerate(statuses.values()):
         queue = RelayedQueue.objects.create(name=f"q{index}", queue_name=f"q{index}", source_url=source_dsn,
@@ -123,6 +129,7 @@ def test_the_sql_state_is_the_status_state(broker, source_dsn):
         expected = queue.status.state(now) if hasattr(queue, "status") else "consumer not registered"
         assert queue.state == expected, queue.name
     assert {state for state, _ in state_counts(now)} <= set(STATES)
+    assert dict(state_counts(now))["stuck"] == 2
 
 
 def test_only_staff_with_the_permission_see_the_page(django_user_model, client):
@@ -200,7 +207,7 @@ def test_a_page_costs_the_same_queries_with_3_queues_or_120(viewer, broker, sour
     few = queries()
     make(117)
     assert queries() == few
-    assert 4 <= few <= 8  # session and user, states counted, the page's count, queues and samples
+    assert 5 <= few <= 9  # session and user, states counted, the page's count, queues, samples, workers
 
     content = viewer.get(reverse(URL)).content.decode()
     assert content.count('<tr id="queue-') == 50
@@ -218,3 +225,29 @@ def test_the_page_filters_by_state(viewer, broker, source_dsn):
 
     assert 'id="queue-off"' in content and 'id="queue-healthy-one"' not in content
     assert "1 disabled" in content and "1 healthy" in content and "all 2" in content
+
+
+def test_the_page_says_which_workers_are_alive_when_beat_swept_and_which_queue_is_stuck(viewer, broker, source_dsn):
+    now = timezone.now()
+    stuck = add_queue(broker, source_dsn, "stuck_one")
+    busy = add_queue(broker, source_dsn, "busy_one")
+    QueueStatus.objects.filter(queue=stuck).update(work_waiting_since=now - timedelta(minutes=2),
+                                                   last_run_at=now - timedelta(minutes=3))
+    QueueStatus.objects.filter(queue=busy).update(lease_until=now + timedelta(seconds=8), relayed_by="w2@relay-b")
+    worker_heartbeat("w1@relay-a", now - timedelta(seconds=1), watching=2)
+    worker_heartbeat("w9@relay-gone", now - timedelta(minutes=5), watching=0)
+
+    content = viewer.get(reverse(URL)).content.decode()
+
+    workers = re.search(r'<p id="relay-workers">(.*?)</p>', content, re.S).group(1)
+    assert "relay-a (seen 1 s ago, watching 2 source databases)" in workers
+    assert "relay-gone" not in workers  # not seen for five minutes: gone
+    assert "never ran" in content and "is beat running" in content
+    assert re.search(r'id="queue-stuck-one" class="state-stuck"', content)
+    assert re.search(r'id="queue-busy-one".*?relayed now by w2@relay-b', content, re.S)
+
+    assert claim_sweep(timezone.now())
+    assert not claim_sweep(timezone.now())  # a second beat in the same period sweeps nothing
+    content = viewer.get(reverse(URL)).content.decode()
+    assert re.search(r'<span id="relay-sweep">last ran \d+ s ago</span>', content)
+    assert "is beat running" not in content

@@ -19,16 +19,18 @@ from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.utils.safestring import SafeString
 
 from ..audit.status import format_age
-from ..models import QueueSample, RelayedQueue
+from ..models import QueueSample, RelayedQueue, stuck_after
 from .charts import Series, line_chart
+from .processes import Liveness, liveness
 
 HEALTHY = "healthy"
+STUCK = "stuck"
 FAILING = "failing"
 BACKING_OFF = "backing off"
 NOT_REGISTERED = "consumer not registered"
 DISABLED = "disabled"
 #: In the order of the summary: what needs a look first.
-STATES = (FAILING, BACKING_OFF, NOT_REGISTERED, DISABLED, HEALTHY)
+STATES = (STUCK, FAILING, BACKING_OFF, NOT_REGISTERED, DISABLED, HEALTHY)
 
 PAGE_SIZE = 50
 #: How far back the charts look.
@@ -51,9 +53,15 @@ def state_of(now: datetime) -> Case:
     """
     failing = (Q(status__last_error_at__isnull=False)
                & (Q(status__last_success_at__isnull=True) | Q(status__last_error_at__gt=F("status__last_success_at"))))
+    since = now - stuck_after()
+    stuck = (Q(status__work_waiting_since__lt=since)
+             & (Q(status__last_run_at__isnull=True) | Q(status__last_run_at__lt=since))
+             & (Q(status__lease_until__isnull=True) | Q(status__lease_until__lt=now))
+             & (Q(status__backoff_until__isnull=True) | Q(status__backoff_until__lt=now)))
     return Case(
         When(enabled=False, then=Value(DISABLED)),
         When(Q(status__isnull=True) | Q(status__consumer_registered_at__isnull=True), then=Value(NOT_REGISTERED)),
+        When(stuck, then=Value(STUCK)),
         When(failing & Q(status__backoff_until__gt=now), then=Value(BACKING_OFF)),
         When(failing, then=Value(FAILING)),
         default=Value(HEALTHY), output_field=CharField())
@@ -93,6 +101,8 @@ class QueueRow:
     #: What the chart shows, in words (its title), and its scales in short.
     chart_label: str
     chart_peaks: str
+    #: The worker whose task holds the queue now ("" when none does).
+    relayed_by: str = ""
 
     @property
     def css_class(self) -> str:
@@ -173,7 +183,8 @@ def queue_row(queue: Any, samples: list[Sample], now: datetime) -> QueueRow:
         failing=bool(status and status.failing),
         consumer_lag=last.consumer_lag if last else None, pending_events=last.pending_events if last else None,
         events_per_second=rate_now, sampled_at=samples[-1].taken_at if samples else None,
-        chart=chart, chart_label=label, chart_peaks=peaks)
+        chart=chart, chart_label=label, chart_peaks=peaks,
+        relayed_by=status.relayed_by if status and status.lease_until and status.lease_until > now else "")
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,8 @@ class Overview:
     read_at: datetime
     #: The newest sample on the page; None when the page has none in the window.
     sampled_at: datetime | None
+    #: The workers seen lately and beat's last sweep.
+    alive: Liveness
 
     @property
     def sample_age(self) -> str:
@@ -213,4 +226,4 @@ def overview(now: datetime, page_number: Any = 1, state: str | None = None) -> O
     rows = [queue_row(queue, by_queue[queue.pk], now) for queue in listed]
     newest = max((row.sampled_at for row in rows if row.sampled_at), default=None)
     return Overview(page=page, rows=rows, counts=counts, total=sum(n for _, n in counts), state=state, read_at=now,
-                    sampled_at=newest)
+                    sampled_at=newest, alive=liveness(now))

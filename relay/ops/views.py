@@ -1,4 +1,9 @@
-"""The operator's machine endpoints: /health/ (JSON, 503 when unhealthy) and /metrics (Prometheus).
+"""The operator's machine endpoints: /health/live, /health/ready, /health/ (JSON, 503 when not) and /metrics.
+
+/health/live says whether this process answers and reaches Django's database
+(for restarts); /health/ready whether the relay can do its job (Django's
+database, Celery's broker, a worker and beat seen lately, every queue);
+/health/ the queues alone.
 
 Anonymous callers of /health/ (a load balancer) learn only healthy or not,
 overall and per queue; hosts, users and errors go to a staff session or to a
@@ -17,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import metrics
 from .health import check_health
+from .readiness import check_live, check_ready
 
 
 def _is_staff(request: HttpRequest) -> bool:
@@ -38,6 +44,27 @@ def health(request: HttpRequest) -> JsonResponse:
     response = JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503)
     # A 503 is this endpoint's answer, not a server error: Django would log one ERROR line per poll
     # (and send it to Sentry). The problems are in the answer and in relay_health.
+    response._has_been_logged = True
+    return response
+
+
+@never_cache
+@require_GET
+def live(request: HttpRequest) -> JsonResponse:
+    """For restarts: this process answers and reaches Django's database (status only, for anyone)."""
+    health = check_live()
+    response = JsonResponse({"live": health.healthy}, status=200 if health.healthy else 503)
+    response._has_been_logged = True  # a 503 here is an answer, not a server error
+    return response
+
+
+@never_cache
+@require_GET
+def ready(request: HttpRequest) -> JsonResponse:
+    """Whether the relay can do its job: Django's database, Celery's broker, a worker, beat, every queue."""
+    report = check_ready(deadline=settings.RELAY_HEALTH_DEADLINE_SECONDS)
+    details = _is_staff(request) or _has_token(request, settings.RELAY_HEALTH_TOKEN)
+    response = JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503)
     response._has_been_logged = True
     return response
 

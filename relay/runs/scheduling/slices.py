@@ -35,8 +35,9 @@ class LeaseKeeper:
 
     renew_every = 2.0
 
-    def __init__(self, queue_id: int) -> None:
+    def __init__(self, queue_id: int, worker: str = "") -> None:
         self.queue_id = queue_id
+        self.worker = worker  # Celery's name@host: the overview says who relays the queue
         self.renewed = time.monotonic()
 
     def _renew(self) -> None:
@@ -45,7 +46,7 @@ class LeaseKeeper:
             QueueStatus.objects.filter(queue_id=self.queue_id).update(lease_until=lease_end())
 
     def queue_locked(self, queue: str) -> None:
-        QueueStatus.objects.filter(queue_id=self.queue_id).update(lease_until=lease_end())
+        QueueStatus.objects.filter(queue_id=self.queue_id).update(lease_until=lease_end(), relayed_by=self.worker)
         self.renewed = time.monotonic()
 
     def awaiting_confirms(self, queue: str, outstanding: int) -> None:
@@ -63,7 +64,7 @@ def lease_end() -> datetime:
     return timezone.now() + timedelta(seconds=settings.RELAY_LEASE_SECONDS)
 
 
-def run_slice(queue_id: int) -> RelayResult | None:
+def run_slice(queue_id: int, worker: str = "") -> RelayResult | None:
     """Relay one queue for a slice; None when it is disabled or gone. Failures are recorded, never raised."""
     QueueStatus.objects.filter(queue_id=queue_id).update(queued_at=None)
     queue = RelayedQueue.objects.select_related("connection").filter(pk=queue_id, enabled=True).first()
@@ -72,7 +73,7 @@ def run_slice(queue_id: int) -> RelayResult | None:
     pool = process_pool(settings.RELAY_IDLE_CONNECTION_SECONDS)
     try:
         result = relay_queue(queue, until=time.monotonic() + settings.RELAY_SLICE_SECONDS, tick=True,
-                             connections=pool, observers=(LeaseKeeper(queue_id),))
+                             connections=pool, observers=(LeaseKeeper(queue_id, worker),))
     except RelayError as exc:
         _log_failure(queue, str(exc))
         return None
@@ -90,6 +91,8 @@ def run_slice(queue_id: int) -> RelayResult | None:
         return result
     if result.cut_short or _work_left(queue, pool):
         request_slices([queue_id])
+    else:
+        QueueStatus.objects.filter(queue_id=queue_id).update(work_waiting_since=None)
     return result
 
 

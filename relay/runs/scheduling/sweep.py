@@ -17,6 +17,7 @@ from django.utils import timezone
 from ...core.errors import InvalidConfiguration, RelayError
 from ...engine.connections import Connections, SourceConnection
 from ...models import QueueStatus, RelayedQueue
+from ...ops.processes import claim_sweep
 from ...pgq.watch import finish_empty_batches, readiness
 from ..queue_status import ensure_status_rows, record_failure
 from .registration import register_consumers
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 class SweepResult:
     """What one sweep found and did."""
 
+    ran: bool = True  # False: another beat swept within half a period
     sources: int = 0
     unreachable: list[str] = field(default_factory=list)
     registered: list[str] = field(default_factory=list)
@@ -38,6 +40,8 @@ class SweepResult:
 def sweep(connections: Connections) -> SweepResult:
     """Ask every source database which of its enabled queues have work, and queue a relay task for each."""
     now = timezone.now()
+    if not claim_sweep(now):
+        return SweepResult(ran=False)
     enabled = RelayedQueue.objects.filter(enabled=True).select_related("status").order_by("pk")
     queues = list(enabled)
     without_status = [q for q in queues if not hasattr(q, "status")]
@@ -65,7 +69,7 @@ def sweep(connections: Connections) -> SweepResult:
             result.unreachable.append(str(exc))
             wanted.extend(q.pk for q in group)
             continue
-        unregistered, seen_registered = [], []
+        unregistered, seen_registered, with_work = [], [], []
         for queue in group:
             key = (queue.queue_name, queue.consumer_name)
             state = found.get(key)
@@ -76,8 +80,12 @@ def sweep(connections: Connections) -> SweepResult:
                 seen_registered.append(queue.pk)  # by the admin, an import or another worker
             if state.events_waiting or key in batches_left:
                 wanted.append(queue.pk)
+                with_work.append(queue.pk)
         QueueStatus.objects.filter(queue_id__in=seen_registered).update(consumer_registered_at=now,
                                                                         registration_error="")
+        # A queue whose work waits far longer than this with no slice run is stuck (QueueStatus.stuck).
+        QueueStatus.objects.filter(queue_id__in=with_work, work_waiting_since__isnull=True).update(
+            work_waiting_since=now)
         result.registered += _register(unregistered, connections, now)
     result.requested = request_slices(wanted)
     return result

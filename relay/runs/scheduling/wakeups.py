@@ -21,10 +21,13 @@ from collections.abc import Callable
 
 from celery import bootsteps
 from django.conf import settings
+from django.db import Error as DjangoDatabaseError
 from django.db import close_old_connections, connections
+from django.utils import timezone
 
 from ...core.errors import RelayError
 from ...core.secrets import redact_url
+from ...pgq.database import first_line
 from ...pgq.watch import QueueWatch
 
 logger = logging.getLogger(__name__)
@@ -111,10 +114,16 @@ class DatabaseWatcher(threading.Thread):
 
 
 class Waker:
-    """Follows the enabled queues, keeps a :class:`DatabaseWatcher` per source database, requests their slices."""
+    """Says the worker is alive, follows the enabled queues, keeps a watcher per source database, requests slices.
 
-    def __init__(self, request: Callable[[list[int]], object] | None = None) -> None:
+    With ``watch`` false (``RELAY_WAKEUPS`` off) it only says the worker is alive: the sweep finds the work.
+    """
+
+    def __init__(self, name: str = "", request: Callable[[list[int]], object] | None = None,
+                 watch: bool = True) -> None:
+        self.name = name  # Celery's name@host, for the heartbeat
         self.request = request
+        self.watch = watch
         self.watchers: dict[str, DatabaseWatcher] = {}
         self._woken: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -135,19 +144,37 @@ class Waker:
     def _run(self) -> None:
         refresh_every = settings.RELAY_WAKEUP_REFRESH_SECONDS
         refresh_at = 0.0
+        failing = False
         while not self._stopping.is_set():
             try:
                 if time.monotonic() >= refresh_at:
                     self._follow_configuration()
                     refresh_at = time.monotonic() + refresh_every
                 self._request_woken(timeout=max(0.0, refresh_at - time.monotonic()))
+                if failing:
+                    logger.info("wake-ups: Django's database answers again")
+                failing = False
+            except DjangoDatabaseError as exc:
+                # Restarting, failing over: the watchers keep finding the events; their requests wait for it.
+                if not failing:
+                    logger.warning("wake-ups: Django's database failed (%s); trying again every %g s",
+                                   first_line(exc), refresh_every)
+                failing = True
+                close_old_connections()
+                self._stopping.wait(refresh_every)
             except Exception:
-                # The Django database may be restarting: log, reconnect next time, carry on.
                 logger.exception("wake-ups: following the configuration failed; trying again")
                 close_old_connections()
                 self._stopping.wait(refresh_every)
         for watcher in self.watchers.values():
             watcher.join(timeout=2)
+        if self.name:
+            from ...ops.processes import worker_stopped
+
+            try:
+                worker_stopped(self.name)
+            except DjangoDatabaseError:
+                pass  # its heartbeat grows old instead
 
     def _request_woken(self, timeout: float) -> None:
         try:
@@ -167,10 +194,15 @@ class Waker:
 
     def _follow_configuration(self) -> None:
         from ...models import RelayedQueue
+        from ...ops.processes import worker_heartbeat
 
         close_old_connections()
+        if self.name:
+            worker_heartbeat(self.name, timezone.now(),
+                             watching=sum(watcher.watcher.leading for watcher in self.watchers.values()))
         wanted: dict[str, Watched] = {}
-        for relayed in RelayedQueue.objects.filter(enabled=True).only("pk", "source_url", "queue_name"):
+        enabled = RelayedQueue.objects.filter(enabled=True) if self.watch else RelayedQueue.objects.none()
+        for relayed in enabled.only("pk", "source_url", "queue_name"):
             try:
                 dsn = relayed.source_dsn()  # env:NAME read now; an unusable source has no wake-ups to wait for
             except RelayError:
@@ -190,14 +222,10 @@ class Waker:
 
 
 class WakeupStep(bootsteps.StartStopStep):
-    """The worker bootstep that runs a :class:`Waker` in the worker's main process (``RELAY_WAKEUPS``)."""
+    """The worker bootstep that runs a :class:`Waker` in the worker's main process (watching: ``RELAY_WAKEUPS``)."""
 
     label = "relay wake-ups"
     requires = ("celery.worker.components:Pool",)
 
-    def __init__(self, worker, **kwargs) -> None:
-        super().__init__(worker, **kwargs)
-        self.enabled = settings.RELAY_WAKEUPS
-
     def create(self, worker) -> Waker:
-        return Waker()
+        return Waker(name=worker.hostname, watch=settings.RELAY_WAKEUPS)
