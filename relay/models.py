@@ -433,6 +433,19 @@ class DeadLetter(models.Model):
         return f"{self.queue} event {self.event_id}"
 
 
+class QueueState:
+    """A queue's state in a word or three, as the queue list, the overview and its filters say it (one place)."""
+
+    HEALTHY = "healthy"
+    STUCK = "stuck"
+    FAILING = "failing"
+    BACKING_OFF = "backing off"
+    NOT_REGISTERED = "consumer not registered"
+    DISABLED = "disabled"
+    #: In the order of the overview's summary: what needs a look first.
+    ALL = (STUCK, FAILING, BACKING_OFF, NOT_REGISTERED, DISABLED, HEALTHY)
+
+
 class QueueStatus(models.Model):
     """What the relay last did for a queue: when, how much, and its last error."""
 
@@ -506,12 +519,12 @@ class QueueStatus(models.Model):
     def state(self, now: datetime) -> str:
         """In a word or three: not registered, stuck, backing off, failing or healthy."""
         if not self.registered:
-            return "consumer not registered"
+            return QueueState.NOT_REGISTERED
         if self.stuck(now):
-            return "stuck"
+            return QueueState.STUCK
         if self.failing:
-            return "backing off" if self.backoff_until and self.backoff_until > now else "failing"
-        return "healthy"
+            return QueueState.BACKING_OFF if self.backoff_until and self.backoff_until > now else QueueState.FAILING
+        return QueueState.HEALTHY
 
     def stuck(self, now: datetime) -> bool:
         """Work has waited for more than :func:`stuck_after` and no slice has run or holds the queue since."""

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from ..audit import views as admin_views
 from ..core.errors import RelayError
-from ..models import AuditStatus, BrokerConnection, DeadLetter, QueueOverview, RelayedQueue
+from ..models import AuditStatus, BrokerConnection, DeadLetter, QueueOverview, QueueState, RelayedQueue
 from ..ops import overview_views
 from ..runs.dead_letters import replay_dead_letters
 from ..runs.retire import retire_queue
@@ -133,7 +133,7 @@ class RelayedQueueAdmin(SecretFieldsAdmin):
     @admin.display(description="state")
     def state(self, obj):
         status = getattr(obj, "status", None)
-        return status.state(timezone.now()) if status is not None else "consumer not registered"
+        return status.state(timezone.now()) if status is not None else QueueState.NOT_REGISTERED
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

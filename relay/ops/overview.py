@@ -19,18 +19,11 @@ from django.db.models import Case, CharField, Count, F, Q, QuerySet, Value, When
 from django.utils.safestring import SafeString
 
 from ..audit.status import format_age
-from ..models import QueueSample, RelayedQueue, stuck_after
+from ..models import QueueSample, QueueState, RelayedQueue, stuck_after
 from .charts import Series, line_chart
 from .processes import Liveness, liveness
 
-HEALTHY = "healthy"
-STUCK = "stuck"
-FAILING = "failing"
-BACKING_OFF = "backing off"
-NOT_REGISTERED = "consumer not registered"
-DISABLED = "disabled"
-#: In the order of the summary: what needs a look first.
-STATES = (STUCK, FAILING, BACKING_OFF, NOT_REGISTERED, DISABLED, HEALTHY)
+STATES = QueueState.ALL
 
 PAGE_SIZE = 50
 #: How far back the charts look.
@@ -59,12 +52,13 @@ def state_of(now: datetime) -> Case:
              & (Q(status__lease_until__isnull=True) | Q(status__lease_until__lt=now))
              & (Q(status__backoff_until__isnull=True) | Q(status__backoff_until__lt=now)))
     return Case(
-        When(enabled=False, then=Value(DISABLED)),
-        When(Q(status__isnull=True) | Q(status__consumer_registered_at__isnull=True), then=Value(NOT_REGISTERED)),
-        When(stuck, then=Value(STUCK)),
-        When(failing & Q(status__backoff_until__gt=now), then=Value(BACKING_OFF)),
-        When(failing, then=Value(FAILING)),
-        default=Value(HEALTHY), output_field=CharField())
+        When(enabled=False, then=Value(QueueState.DISABLED)),
+        When(Q(status__isnull=True) | Q(status__consumer_registered_at__isnull=True),
+             then=Value(QueueState.NOT_REGISTERED)),
+        When(stuck, then=Value(QueueState.STUCK)),
+        When(failing & Q(status__backoff_until__gt=now), then=Value(QueueState.BACKING_OFF)),
+        When(failing, then=Value(QueueState.FAILING)),
+        default=Value(QueueState.HEALTHY), output_field=CharField())
 
 
 def with_state(queues: QuerySet, now: datetime) -> QuerySet:
