@@ -19,6 +19,7 @@ removed at the end.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import statistics
@@ -68,7 +69,7 @@ class Arrivals(QueueConsumer):
 
 
 class Observer(threading.Thread):
-    """Samples the worker's memory and the relay's PostgreSQL backends; keeps the peaks."""
+    """Samples the worker's memory, the relay's PostgreSQL backends and beat's sweeps; keeps the peaks."""
 
     def __init__(self, worker, databases: list[str]) -> None:
         super().__init__(daemon=True)
@@ -76,12 +77,20 @@ class Observer(threading.Thread):
         self.rss = self.pss = 0.0
         self.backends = 0
         self.processes = 0
+        self.sweeps: set = set()  # when each sweep ran, as the sweep row says
         self.stop = threading.Event()
 
+    def longest_between_sweeps(self) -> float:
+        times = sorted(self.sweeps)
+        return max(((b - a).total_seconds() for a, b in itertools.pairwise(times)), default=float("nan"))
+
     def run(self) -> None:
+        from relay.models import RelayProcess
+
         admin = psycopg2.connect(ADMIN_DSN)
         admin.autocommit = True
         while not self.stop.wait(1.0):
+            self.sweeps.update(RelayProcess.objects.filter(name=RelayProcess.SWEEP).values_list("seen_at", flat=True))
             processes = self.worker.processes()
             rss = pss = 0
             for process in processes:
@@ -189,6 +198,8 @@ def main() -> None:
                   f"({time.monotonic() - trickle_started:.0f} s after it began)")
         print(f"worker: {observer.processes} processes, peak RSS {observer.rss:.0f} MB in all "
               f"(PSS {observer.pss:.0f} MB); relay PostgreSQL backends at most {observer.backends}")
+        print(f"beat's sweep: {len(observer.sweeps)} sweeps, at most {observer.longest_between_sweeps():.1f} s apart "
+              f"(RELAY_SWEEP_SECONDS {os.environ.get('RELAY_SWEEP_SECONDS', 2)})")
     finally:
         for thread in (arrivals, observer):
             if thread:

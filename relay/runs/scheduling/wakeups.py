@@ -76,7 +76,7 @@ class DatabaseWatcher(threading.Thread):
             try:
                 self._watch_while_leading()
                 if failures:
-                    logger.info("wake-ups from %s: watching again", redact_url(self.dsn))
+                    logger.info("wake-ups: %s answers again", redact_url(self.dsn))
                 failures = 0
                 self._stopping.wait(self.standby_seconds)  # another worker watches: try again later
             except RelayError as exc:
