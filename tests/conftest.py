@@ -77,6 +77,14 @@ def exchange(amqp):
 
 
 @pytest.fixture
+def absent_exchange():
+    """The name of an exchange that does not exist yet; removed after the test if the test declared it."""
+    name = services.unique("absent")
+    yield name
+    _on_fresh_channel(lambda channel: channel.exchange_delete(name))
+
+
+@pytest.fixture
 def bind_queue(amqp):
     """Make durable RabbitMQ queues of its own: ``bind_queue(exchange, routing_key) -> queue name``."""
     made = []
