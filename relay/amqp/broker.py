@@ -170,7 +170,7 @@ class BrokerLink:
     def close(self) -> None:
         """Close the connection (and every channel on it); :meth:`connect` opens a new one."""
         self._probe = None
-        self._existing.clear()
+        self.forget_exchanges()
         if self.connection is not None:
             _drop(self.connection)
         self.connection = None
@@ -225,6 +225,10 @@ class BrokerLink:
             else:
                 missing[name] = f"exchange {name!r} does not exist"
         return missing
+
+    def forget_exchanges(self) -> None:
+        """Ask RabbitMQ again about every exchange before the next publish to it."""
+        self._existing.clear()
 
     def _exchange_exists(self, name: str) -> bool:
         if self._probe is None:
