@@ -4,11 +4,14 @@ Every name is unique to the test run and everything created is removed.
 """
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from relay.amqp.broker import BrokerSettings
 from relay.engine.settings import AmqpTargetSettings, QueueSettings
 from relay.models import BrokerConnection
+from relay.ops.logformat import JsonFormatter
 
 from . import services
 from .processes import Pgqd
@@ -152,3 +155,23 @@ def celery_queue():
 def broker():
     """A RabbitMQ connection row for the local broker."""
     return BrokerConnection.objects.create(name=services.unique("rabbit").replace("_", "-"), hosts="127.0.0.1")
+
+
+@pytest.fixture
+def json_log():
+    """``json_log(name) -> lines``: what the logger ``name`` writes from now on, as LOG_FORMAT=json writes it."""
+    attached = []
+
+    def capture(name: str) -> list[str]:
+        lines: list[str] = []
+        handler = logging.Handler()
+        handler.setFormatter(JsonFormatter())
+        handler.emit = lambda record: lines.append(handler.format(record))
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        attached.append((logger, handler))
+        return lines
+
+    yield capture
+    for logger, handler in attached:
+        logger.removeHandler(handler)

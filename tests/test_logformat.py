@@ -5,43 +5,26 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from relay.ops.logformat import JsonFormatter
+LOGGER = "relay.tests.logformat"
 
 
-@pytest.fixture
-def json_lines():
-    """The lines a logger of the test's own writes with LOG_FORMAT=json."""
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.setFormatter(JsonFormatter())
-    handler.emit = lambda record: lines.append(handler.format(record))
-    logger = logging.getLogger("relay.tests.logformat")
-    logger.addHandler(handler)
-    logger.propagate = False
-    yield logger, lines
-    logger.removeHandler(handler)
-    logger.propagate = True
+def test_a_line_has_time_level_logger_message_and_the_extra_fields(json_log):
+    lines = json_log(LOGGER)
 
-
-def test_a_line_has_time_level_logger_message_and_the_extra_fields(json_lines):
-    logger, lines = json_lines
-
-    logger.warning("queue=%s is slow", "orders", extra={"queue": "orders", "ms": 12})
+    logging.getLogger(LOGGER).warning("queue=%s is slow", "orders", extra={"queue": "orders", "ms": 12})
 
     [line] = lines
     record = json.loads(line)
     written = datetime.fromisoformat(record.pop("time"))
-    assert record == {"level": "WARNING", "logger": logger.name, "message": "queue=orders is slow",
+    assert record == {"level": "WARNING", "logger": LOGGER, "message": "queue=orders is slow",
                       "queue": "orders", "ms": 12}
     assert written.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - written) < timedelta(seconds=60)
 
 
-def test_the_stack_of_a_record_logged_with_stack_info_is_kept(json_lines):
-    logger, lines = json_lines
+def test_the_stack_of_a_record_logged_with_stack_info_is_kept(json_log):
+    lines = json_log(LOGGER)
 
-    logger.info("where am I", stack_info=True)
+    logging.getLogger(LOGGER).warning("where am I", stack_info=True)
 
     record = json.loads(lines[0])
     assert record["stack_info"].startswith("Stack (most recent call last):")
@@ -49,13 +32,13 @@ def test_the_stack_of_a_record_logged_with_stack_info_is_kept(json_lines):
     assert "\n" not in lines[0]
 
 
-def test_the_traceback_of_an_exception_is_kept(json_lines):
-    logger, lines = json_lines
+def test_the_traceback_of_an_exception_is_kept(json_log):
+    lines = json_log(LOGGER)
 
     try:
         raise ValueError("the cause")
     except ValueError:
-        logger.exception("it failed")
+        logging.getLogger(LOGGER).exception("it failed")
 
     record = json.loads(lines[0])
     assert record["message"] == "it failed" and record["level"] == "ERROR"
