@@ -4,11 +4,14 @@ Every name is unique to the test run and everything created is removed.
 """
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from relay.amqp.broker import BrokerSettings
 from relay.engine.settings import AmqpTargetSettings, QueueSettings
 from relay.models import BrokerConnection
+from relay.ops.logformat import JsonFormatter
 
 from . import services
 from .processes import Pgqd
@@ -87,6 +90,14 @@ def exchange(amqp):
 
 
 @pytest.fixture
+def absent_exchange():
+    """The name of an exchange that does not exist yet; removed after the test if the test declared it."""
+    name = services.unique("absent")
+    yield name
+    _on_fresh_channel(lambda channel: channel.exchange_delete(name))
+
+
+@pytest.fixture
 def bind_queue(amqp):
     """Make durable RabbitMQ queues of its own: ``bind_queue(exchange, routing_key) -> queue name``."""
     made = []
@@ -154,3 +165,23 @@ def celery_queue():
 def broker():
     """A RabbitMQ connection row for the local broker."""
     return BrokerConnection.objects.create(name=services.unique("rabbit").replace("_", "-"), hosts="127.0.0.1")
+
+
+@pytest.fixture
+def json_log():
+    """``json_log(name) -> lines``: what the logger ``name`` writes from now on, as LOG_FORMAT=json writes it."""
+    attached = []
+
+    def capture(name: str) -> list[str]:
+        lines: list[str] = []
+        handler = logging.Handler()
+        handler.setFormatter(JsonFormatter())
+        handler.emit = lambda record: lines.append(handler.format(record))
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        attached.append((logger, handler))
+        return lines
+
+    yield capture
+    for logger, handler in attached:
+        logger.removeHandler(handler)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from relay.amqp.broker import BrokerLink
+from relay.engine.connections import ConnectionPool
 from relay.models import DeadLetter, RelayedQueue
 from relay.runs.run_queue import relay_queue
 
@@ -63,6 +65,40 @@ def test_a_replayed_event_arrives_once_the_cause_is_fixed(dead, queue, source_ds
     assert message.body == b'{"id": 7}'
     assert message.properties["type"] == "order"
     assert message.properties["application_headers"]["tenant"] == "a"
+
+
+def test_a_replay_right_after_the_missing_exchange_was_declared_is_delivered(
+        queue, source_dsn, absent_exchange, bind_queue, amqp, admin_client, monkeypatch):
+    # A worker keeps its broker link from one run to the next, and what the link learnt of exchanges for
+    # a while: a long while here, so that the replay surely comes while the first answer is still known.
+    monkeypatch.setattr(BrokerLink, "exchange_check_seconds", 60.0)
+    worker_connections = ConnectionPool()
+    services.insert_events(source_dsn, queue.queue_name,
+                           [("orders.created", '{"id": 8}', absent_exchange, "", "", "")])
+    services.tick(source_dsn, queue.queue_name)
+    try:
+        assert relay_queue(queue, connections=worker_connections).dead_lettered == 1
+        [letter] = DeadLetter.objects.filter(queue=queue)
+        assert (letter.reason, letter.failures) == (f"exchange {absent_exchange!r} does not exist", 1)
+
+        # The fix, then the replay at once.
+        channel = amqp.channel()
+        channel.exchange_declare(absent_exchange, "topic", durable=True, auto_delete=False)
+        channel.close()
+        target = bind_queue(absent_exchange, "orders.#")
+        admin_client.post(reverse("admin:relay_deadletter_changelist"),
+                          {"action": "replay", "_selected_action": [letter.pk]})
+        services.tick(source_dsn, queue.queue_name)
+        replayed = relay_queue(queue, connections=worker_connections)
+    finally:
+        worker_connections.close()
+
+    assert (replayed.published, replayed.retried, replayed.dead_lettered) == (1, 0, 0)
+    [message] = services.drain(amqp, target, expected=1)
+    assert message.body == b'{"id": 8}'
+    assert services.sql(source_dsn, "SELECT count(*) FROM mikkoo_relay.dead_letter WHERE queue_name = %s",
+                        (queue.queue_name,)) == [(1,)]
+    assert DeadLetter.objects.filter(queue=queue, replayed_at__isnull=True).count() == 0
 
 
 def test_discarding_asks_first_then_removes_the_rows(dead, admin_client):

@@ -13,7 +13,6 @@ from relay.amqp.broker import BrokerSettings
 from relay.core.errors import RelayError
 from relay.engine.targets import engine_for
 from relay.models import BrokerConnection, RelayedQueue
-from relay.ops.logformat import JsonFormatter
 from relay.runs.run_queue import relay_queue
 
 from . import services
@@ -135,19 +134,12 @@ def test_statsd_receives_the_counters(settings, source_dsn, pgq_queue, broker, e
 
 
 def test_json_logs_are_one_parseable_object_per_line_with_the_batch_fields(
-        queue_settings, source_dsn, pgq_queue, exchange, bind_queue):
+        queue_settings, source_dsn, pgq_queue, exchange, bind_queue, json_log):
     bind_queue(exchange)
     write_events(source_dsn, pgq_queue, exchange, good=3, poison=1)
-    lines: list[str] = []
-    handler = logging.Handler()
-    handler.setFormatter(JsonFormatter())
-    handler.emit = lambda record: lines.append(handler.format(record))
-    logger = logging.getLogger("relay.engine.amqp_target")
-    logger.addHandler(handler)
-    try:
-        engine_for(queue_settings).run()
-    finally:
-        logger.removeHandler(handler)
+    lines = json_log("relay.engine.amqp_target")
+
+    engine_for(queue_settings).run()
 
     records = [json.loads(line) for line in lines]
     assert all("\n" not in line for line in lines)

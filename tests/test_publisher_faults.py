@@ -114,6 +114,24 @@ def test_an_exchange_deleted_mid_flight_fails_only_what_was_unconfirmed_on_a_fre
     assert len(services.drain(amqp, target, expected=confirmed)) == confirmed  # exactly the confirmed ones
 
 
+def test_after_an_exchange_was_found_deleted_the_next_window_asks_instead_of_closing_the_channel(
+        exchange, absent_exchange, bind_queue, amqp):
+    channel = amqp.channel()
+    channel.exchange_declare(absent_exchange, "topic", durable=False, auto_delete=False)
+    bind_queue(absent_exchange)
+    target = bind_queue(exchange)
+    with Publisher(BrokerSettings(hosts=("127.0.0.1",))) as publisher:
+        assert publisher.publish(messages(absent_exchange, 1)) == [None]  # it exists: that is remembered
+        channel.exchange_delete(absent_exchange)
+        assert "NOT_FOUND" in publisher.publish(messages(absent_exchange, 1))[0]  # RabbitMQ closed the channel
+
+        verdicts = publisher.publish(messages(absent_exchange, 2) + messages(exchange, 2))
+    channel.close()
+
+    assert verdicts == [f"exchange {absent_exchange!r} does not exist"] * 2 + [None, None]
+    assert len(services.drain(amqp, target, expected=2)) == 2
+
+
 @pytest.fixture
 def disk_alarm():
     """Raise RabbitMQ's disk alarm on demand; the limit this machine had is always put back."""

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from relay.amqp.broker import BrokerLink
 from relay.amqp.mapping import stable_message_id
 from relay.core.events import Event
 from relay.engine.amqp_target import AmqpTarget
-from relay.engine.connections import OwnConnections
+from relay.engine.connections import ConnectionPool, OwnConnections
 from relay.engine.loop import QueueRelay
 from relay.engine.targets import engine_for
 from relay.pgq.consumer import PgqConsumer
@@ -34,8 +35,8 @@ def observer(source_dsn, pgq_queue):
     return read
 
 
-def relay(settings, **kwargs):
-    return engine_for(settings).run(**kwargs)
+def relay(settings, connections=None, **kwargs):
+    return engine_for(settings, connections).run(**kwargs)
 
 
 def dead_letters(dsn, queue):
@@ -166,6 +167,41 @@ def test_events_that_keep_failing_are_dead_lettered_after_max_failures(
     assert first < last  # the first of the failures, not the last
     assert services.sql(source_dsn, "SELECT count(*) FROM mikkoo_relay.event_failure WHERE queue_name = %s",
                         (pgq_queue,))[0][0] == 0
+
+
+def test_only_a_fresh_answer_that_the_exchange_is_missing_charges_a_failure(
+        queue_settings, source_dsn, pgq_queue, absent_exchange, bind_queue, amqp, monkeypatch):
+    # As in a worker, the broker link and what it learnt of exchanges outlive a run (here surely long enough).
+    monkeypatch.setattr(BrokerLink, "exchange_check_seconds", 60.0)
+    worker_connections = ConnectionPool()
+    services.insert_events(source_dsn, pgq_queue, [("late.first", "1", absent_exchange, "", "", "")])
+    services.tick(source_dsn, pgq_queue)
+    try:
+        assert relay(queue_settings, connections=worker_connections).retried == 1
+        channel = amqp.channel()
+        channel.exchange_declare(absent_exchange, "topic", durable=True, auto_delete=False)
+        channel.close()
+        target = bind_queue(absent_exchange, "late.#")
+        services.insert_events(source_dsn, pgq_queue, [("late.second", "2", absent_exchange, "", "", ""),
+                                                       ("late.third", "3", absent_exchange, "", "", "")])
+        services.tick(source_dsn, pgq_queue)
+
+        second = relay(queue_settings, connections=worker_connections)
+
+        # The events written after the fix are delivered and charged nothing; the first keeps its one failure.
+        assert (second.published, second.retried, second.dead_lettered) == (2, 0, 0)
+        assert services.sql(source_dsn, "SELECT ev_type, ev_retry FROM pgq.retry_queue WHERE ev_queue = "
+                                        "(SELECT queue_id FROM pgq.queue WHERE queue_name = %s)",
+                            (pgq_queue,)) == [("late.first", 1)]
+        assert services.sql(source_dsn, "SELECT last_reason FROM mikkoo_relay.event_failure WHERE queue_name = %s",
+                            (pgq_queue,)) == [(f"exchange {absent_exchange!r} does not exist",)]
+        services.release_retries(source_dsn, pgq_queue)
+        assert relay(queue_settings, connections=worker_connections).published == 1
+    finally:
+        worker_connections.close()
+
+    assert sorted(m.body for m in services.drain(amqp, target, expected=3)) == [b"1", b"2", b"3"]
+    assert dead_letters(source_dsn, pgq_queue) == []
 
 
 def test_an_event_delivered_after_failing_leaves_no_failure_history(

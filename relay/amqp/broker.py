@@ -122,6 +122,7 @@ class BrokerLink:
         link.close()
     """
 
+    #: How long an exchange RabbitMQ said exists is believed to exist without asking again.
     exchange_check_seconds = 5.0
 
     def __init__(self, settings: BrokerSettings) -> None:
@@ -131,7 +132,8 @@ class BrokerLink:
         #: When the connection was last used (time.monotonic()); an idle one is closed by its owner.
         self.last_used = time.monotonic()
         self._probe: Any = None
-        self._exchanges: dict[str, tuple[bool, float]] = {}
+        #: exchange -> when RabbitMQ last said it exists (time.monotonic())
+        self._existing: dict[str, float] = {}
         # The same for every py-amqp connection: known before one exists.
         template = Connection(transport="pyamqp")
         self.connection_errors: tuple[type[BaseException], ...] = tuple(template.connection_errors)
@@ -168,7 +170,7 @@ class BrokerLink:
     def close(self) -> None:
         """Close the connection (and every channel on it); :meth:`connect` opens a new one."""
         self._probe = None
-        self._exchanges.clear()
+        self.forget_exchanges()
         if self.connection is not None:
             _drop(self.connection)
         self.connection = None
@@ -201,21 +203,32 @@ class BrokerLink:
         """Exchanges that do not exist, with the reason; checked on a separate probe channel.
 
         Publishing to a missing exchange makes RabbitMQ close the channel, which
-        fails every unconfirmed message on it: so each distinct exchange is
-        checked first (the answer is kept briefly), on a channel of its own.
+        fails every unconfirmed message on it: so each distinct exchange of a
+        window is checked first, on a channel of its own, once for the whole window.
         """
         now = time.monotonic()
         missing = {}
         for name in names:
             if not name:
                 continue
-            cached = self._exchanges.get(name)
-            if cached is None or now - cached[1] > self.exchange_check_seconds:
-                cached = (self._exchange_exists(name), now)
-                self._exchanges[name] = cached
-            if not cached[0]:
+            seen = self._existing.get(name)
+            if seen is not None and now - seen <= self.exchange_check_seconds:
+                continue
+            # Only "it exists" is kept, so that windows to a live exchange skip the round trip. "It is
+            # missing" charges each event that meets it a failure, so it is asked afresh for every window:
+            # an operator who declares the exchange and replays at once is believed at once. Handing events
+            # back uncharged on a kept answer would not do: PgQ counts every retry (ev_retry) as a failure,
+            # and while other windows kept the answer fresh those events could come round forever.
+            # One probe per window still keeps the channel-closing 404 off the publishing channel.
+            if self._exchange_exists(name):
+                self._existing[name] = now
+            else:
                 missing[name] = f"exchange {name!r} does not exist"
         return missing
+
+    def forget_exchanges(self) -> None:
+        """Ask RabbitMQ again about every exchange before the next publish to it."""
+        self._existing.clear()
 
     def _exchange_exists(self, name: str) -> bool:
         if self._probe is None:

@@ -337,6 +337,10 @@ class Publisher:
         """The connection or channel failed: every message in flight on it is undelivered."""
         reason = self.link.describe(exc)
         channel = isinstance(exc, self.link.channel_errors)
+        if getattr(exc, "reply_code", None) == 404:
+            # An exchange believed to exist was deleted since it was checked: ask again before the next
+            # window (and each round of isolating the culprits) publishes to it and closes the channel again.
+            self.link.forget_exchanges()
         if getattr(exc, "reply_code", None) in REFUSAL_CODES:
             closed = "channel" if channel else "connection"
             verdict: str = BrokerClosed(f"refused by RabbitMQ, which closed the {closed}: {reason}")

@@ -1,30 +1,26 @@
-"""A logging formatter that writes each record as one JSON object per line (LOG_FORMAT=json)."""
+"""The JSON log line (LOG_FORMAT=json): python-json-logger's formatter, with the fields this project documents."""
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 
-# Attributes every LogRecord has; anything else was given with ``extra=`` and is worth keeping.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, the ``extra`` fields and any traceback."""
+class JsonFormatter(LibraryJsonFormatter):
+    """One JSON object per record: time, level, logger, message, the ``extra`` fields, any traceback and stack.
 
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in vars(record).items():
-            if key not in _STANDARD and key not in data:
-                data[key] = value
-        if record.exc_info:
-            data["exception"] = self.formatException(record.exc_info)
-        return json.dumps(data, default=str)
+    The traceback is under ``exception`` and the stack (``stack_info=True``) under ``stack_info``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s",
+                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger",
+                                        "exc_info": "exception"})
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # ISO 8601 in UTC to the millisecond, as these lines always had it: logging's own time has no zone.
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
 
 def use_settings_format(logger: logging.Logger, **kwargs: object) -> None:

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import socket
+import threading
+import time
 
 from django.conf import settings
 
@@ -28,6 +31,58 @@ def batch_lines(result: RelayResult, prefix: str) -> list[str]:
             f"{base}.batch_duration:{round(result.seconds * 1000)}|ms"]
 
 
+class StatsdSocket:
+    """A UDP socket and the daemon's resolved address, kept from one batch to the next.
+
+    The name is resolved again after :attr:`resolve_seconds` (the daemon may
+    move) and after any error, which also replaces the socket. IPv4, as the
+    relay always sent: a name with an IPv6 address too still reaches a daemon
+    listening on 127.0.0.1. Thread-safe; :meth:`after_fork` gives a forked
+    child a socket of its own.
+    """
+
+    #: How long a resolved address is used before the name is asked again.
+    resolve_seconds = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._target: tuple[str, int] | None = None
+        self._address: tuple[str, int] | None = None
+        self._resolved_at = 0.0
+
+    def send(self, host: str, port: int, payload: bytes) -> None:
+        """Send one datagram to ``host:port``; raises OSError, after which the next send starts afresh."""
+        with self._lock:
+            try:
+                if self._sock is None:
+                    self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                now = time.monotonic()
+                if self._target != (host, port) or now - self._resolved_at > self.resolve_seconds:
+                    self._address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+                    self._target, self._resolved_at = (host, port), now
+                self._sock.sendto(payload, self._address)
+            except OSError:
+                self._forget()
+                raise
+
+    def after_fork(self) -> None:
+        """In a forked child: a free lock and no socket, so that parent and child never share one."""
+        self._lock = threading.Lock()
+        self._forget()
+
+    def _forget(self) -> None:
+        if self._sock is not None:
+            self._sock.close()  # in a forked child this closes the child's descriptor only
+        self._sock, self._target, self._address = None, None, None
+
+
+_socket = StatsdSocket()
+# Celery's prefork pool forks its children from a parent that may have sent already (or hold the lock in
+# another thread): each child starts with its own socket and lock.
+os.register_at_fork(after_in_child=_socket.after_fork)
+
+
 def send_batch(result: RelayResult) -> None:
     """Send one batch's counters in one datagram; does nothing without STATSD_HOST, never raises."""
     host = settings.STATSD_HOST
@@ -35,8 +90,7 @@ def send_batch(result: RelayResult) -> None:
         return
     payload = "\n".join(batch_lines(result, settings.STATSD_PREFIX)).encode()
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.sendto(payload, (host, settings.STATSD_PORT))
+        _socket.send(host, settings.STATSD_PORT, payload)
     except OSError as exc:
         # statsd is fire and forget: an unreachable daemon must not stop the relay.
         logger.warning("statsd %s:%s: sending failed: %s", host, settings.STATSD_PORT, exc)
