@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from .amqp.broker import BrokerSettings, TlsSettings
+from .amqp.tls import tls_requested
 from .core.errors import InvalidConfiguration
 from .core.secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url
 from .engine.settings import AmqpTargetSettings, PgqTargetSettings, QueueSettings, TargetSettings
@@ -122,6 +123,9 @@ class BrokerConnection(ChecksItsSettings, models.Model):
 
     #: Fields that hold a secret (or an env:NAME reference to one): encrypted, never shown back.
     SECRET_FIELDS = ("url", "password", "key_password")
+    #: Which field holds each TLS option (relay.validation.tls_problems names the options).
+    TLS_FIELDS = {"ca_certs": "ca_certs", "ca_path": "ca_path", "ca_data": "ca_data", "protocol": "tls_protocol",
+                  "certfile": "certfile", "keyfile": "keyfile", "ciphers": "ciphers"}
 
     class Meta:
         verbose_name = "RabbitMQ connection"
@@ -162,7 +166,7 @@ class BrokerConnection(ChecksItsSettings, models.Model):
                 raise InvalidConfiguration(f"AMQP URL: not a valid AMQP URL: {exc}") from None
         password, key_password = _secret(self, "password"), _secret(self, "key_password")
         tls = None
-        if self.use_tls or url.lower().startswith("amqps://"):
+        if tls_requested(self.use_tls, url):
             tls = TlsSettings(
                 ca_certs=self.ca_certs, ca_path=self.ca_path, ca_data=self.ca_data,
                 protocol=self.tls_protocol, certfile=self.certfile, keyfile=self.keyfile,
@@ -172,7 +176,7 @@ class BrokerConnection(ChecksItsSettings, models.Model):
                                     protocol=tls.protocol, certfile=tls.certfile, keyfile=tls.keyfile,
                                     password=tls.password, ciphers=tls.ciphers)
             if problems:
-                raise InvalidConfiguration("; ".join(f"{_TLS_LABELS[option]}: {problem}"
+                raise InvalidConfiguration("; ".join(f"{_label(self, self.TLS_FIELDS[option])}: {problem}"
                                                      for option, problem in problems.items()))
         return BrokerSettings(
             url=url,
@@ -187,12 +191,6 @@ class BrokerConnection(ChecksItsSettings, models.Model):
             tls=tls,
             max_message_size=self.max_message_size,
         )
-
-
-#: What the admin calls each TLS option.
-_TLS_LABELS = {"ca_certs": "CA certificates file", "ca_path": "CA certificates directory",
-               "ca_data": "CA certificates (PEM)", "protocol": "TLS protocol", "certfile": "client certificate file",
-               "keyfile": "client key file", "ciphers": "ciphers"}
 
 
 def _label(instance: models.Model, field: str) -> str:

@@ -1,35 +1,25 @@
 """Secrets kept outside Django's database: a field holding ``env:NAME`` is read from the environment when used.
 
-The reference is what is stored; the value is looked up each time a
-connection is made (``settings.RELAY_SECRETS_ENVIRON``, the process's
-environment), so it can come from a secrets manager that fills the
+The grammar of a reference is :mod:`relay.core.secrets`'s. The reference is
+what is stored; the value is looked up each time a connection is made
+(``settings.RELAY_SECRETS_ENVIRON``, the process's environment), so it can come from a secrets manager that fills the
 environment of the web app and the worker, and it is never written back.
 """
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 
 from .core.errors import InvalidConfiguration
-
-PREFIX = "env:"
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def reference_name(value: str) -> str | None:
-    """The variable ``value`` refers to (``env:NAME``), or None when it holds a value of its own."""
-    if value.startswith(PREFIX) and _NAME.fullmatch(value[len(PREFIX):]):
-        return value[len(PREFIX):]
-    return None
+from .core.secrets import ENV_PREFIX
+from .core.secrets import env_reference_name as reference_name
 
 
 def check_reference(value: str) -> str | None:
     """Why ``value`` is not a usable reference, when it starts like one (None: it is one, or a plain value)."""
-    if not value.startswith(PREFIX):
+    if not value.startswith(ENV_PREFIX):
         return None
-    name = value[len(PREFIX):]
-    if not _NAME.fullmatch(name):
+    name = reference_name(value)
+    if name is None:
         return "env: must be followed by an environment variable name (letters, digits and _)"
     if name in settings.RELAY_SECRET_ENV_DENY:
         return f"the environment variable {name} holds one of the relay's own secrets and cannot be referred to"

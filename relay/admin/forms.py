@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from django import forms
 
+from ..amqp.tls import tls_requested
 from ..core.errors import InvalidConfiguration
 from ..models import BrokerConnection, RelayedQueue
 from ..secret_refs import reference_name, resolve
 from ..validation import tls_problems
-
-# Which form field each TLS option is.
-_TLS_FIELDS = {"ca_certs": "ca_certs", "ca_path": "ca_path", "ca_data": "ca_data", "protocol": "tls_protocol",
-               "certfile": "certfile", "keyfile": "keyfile", "ciphers": "ciphers"}
 
 
 class SecretFieldsForm(forms.ModelForm):
@@ -58,7 +55,7 @@ class BrokerConnectionForm(SecretFieldsForm):
     def clean(self):
         cleaned = super().clean()
         url = cleaned.get("url") or ""
-        if not (cleaned.get("use_tls") or url.lower().startswith("amqps://")) or "tls_protocol" not in self.fields:
+        if not tls_requested(cleaned.get("use_tls"), url) or "tls_protocol" not in self.fields:
             return cleaned
         try:
             password = resolve(cleaned.get("key_password") or "", "client key password")
@@ -74,7 +71,7 @@ class BrokerConnectionForm(SecretFieldsForm):
         if not password_known:
             problems.pop("certfile", None)
         for option, problem in problems.items():
-            field = _TLS_FIELDS[option]
+            field = BrokerConnection.TLS_FIELDS[option]
             if field not in self.errors:
                 self.add_error(field, problem)
         return cleaned

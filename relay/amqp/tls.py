@@ -1,4 +1,4 @@
-"""py-amqp over TLS with a ready ``ssl.SSLContext``, so every one of mikkoo's ``ssl_options`` takes effect.
+"""TLS to RabbitMQ: when it is on, and py-amqp over TLS with a ready ``ssl.SSLContext`` (every ``ssl_options``).
 
 py-amqp's ``SSLTransport`` only takes a dict of ``wrap_socket`` options and
 silently drops anything else (``ssl if isinstance(ssl, dict) else {}``): a
@@ -13,6 +13,12 @@ from typing import Any
 
 from amqp.transport import SSLTransport
 from kombu.transport import pyamqp
+
+
+def tls_requested(use_tls: bool, url: str) -> bool:
+    """Whether a connection uses TLS: asked for, or implied by an ``amqps://`` URL."""
+    return bool(use_tls) or url.strip().lower().startswith("amqps://")
+
 
 # ``Transport`` takes a parameter named ``ssl``, which hides the module there.
 _SSLContext = ssl.SSLContext

@@ -29,7 +29,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _USERINFO_CHARS = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:]|%[0-9A-Fa-f]{2})*")
 _HOST_NAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
 _HOST_PORT = re.compile(r"(?P<host>\[[^\]]*\]|[^:\[\]]*)(?::(?P<port>[^:]*))?")
-_ENV_REFERENCE = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
+#: A field holding ``env:NAME`` refers to an environment variable instead of holding a value (relay.secret_refs).
+ENV_PREFIX = "env:"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class InvalidConnectionString(ValueError):
@@ -82,9 +84,16 @@ def url_scheme(text: str) -> str:
     return match[1].lower() if match else ""
 
 
+def env_reference_name(text: str) -> str | None:
+    """The environment variable ``text`` names (``env:NAME``), or None when it holds a value of its own."""
+    if text.startswith(ENV_PREFIX) and _ENV_NAME.fullmatch(text[len(ENV_PREFIX):]):
+        return text[len(ENV_PREFIX):]
+    return None
+
+
 def is_env_reference(text: str) -> bool:
     """Whether ``text`` names an environment variable (``env:NAME``) instead of holding a value."""
-    return bool(_ENV_REFERENCE.fullmatch(text))
+    return env_reference_name(text) is not None
 
 
 def parse_url(text: str, schemes: Iterable[str] = AMQP_SCHEMES + POSTGRES_SCHEMES) -> Url:

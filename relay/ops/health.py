@@ -22,7 +22,6 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,14 +30,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
-from ..amqp.broker import BrokerLink
 from ..core.errors import InvalidConfiguration, RelayError
 from ..core.secrets import redact_url, scrub, secrets_in
-from ..engine.settings import AmqpTargetSettings, PgqTargetSettings, TargetSettings
+from ..engine.settings import TargetSettings
+from ..engine.targets import probe_target
 from ..models import RelayedQueue
 from ..pgq.database import first_line
 from ..pgq.status import StatusReader
-from ..pgq.target_database import PgqTarget
 
 logger = logging.getLogger(__name__)
 
@@ -245,41 +243,10 @@ def _check_source(check: HealthCheck, health: QueueHealth) -> None:
         problems.append(f"consumer lag {consumer_lag:.0f} s is over the bound of {check.max_lag:g} s")
 
 
-class TargetProbe(PgqTarget):
-    """A split queue's target database, only connected to: the relay's own connection class, nothing written."""
-
-    application_name = "mikkoo-relay health"
-
-
-def _probe_database(target: PgqTargetSettings, timeout: float) -> None:
-    probe = TargetProbe(target.target_dsn)
-    probe.connect_timeout = max(1, round(timeout))
-    try:
-        probe.connect()
-    finally:
-        probe.close()
-
-
-def _probe_broker(target: AmqpTargetSettings, timeout: float) -> None:
-    broker = dataclasses.replace(target.broker, connect_timeout=min(target.broker.connect_timeout, timeout))
-    link = BrokerLink(broker)
-    try:
-        link.connect()
-    finally:
-        link.close()
-
-
-#: How each kind of target is connected to, as the relay connects to it (so failures read the same).
-_TARGET_PROBES: dict[type, Callable[[Any, float], None]] = {
-    AmqpTargetSettings: _probe_broker,
-    PgqTargetSettings: _probe_database,
-}
-
-
 def _check_target(check: HealthCheck) -> str | None:
     """None when the queue's target accepts a connection, else why not."""
     try:
-        _TARGET_PROBES[type(check.target)](check.target, check.timeout)
+        probe_target(check.target, check.timeout)
     except RelayError as exc:
         return str(exc)
     return None
