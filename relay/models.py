@@ -10,10 +10,10 @@ from django.db import models
 from .amqp.broker import BrokerSettings, TlsSettings
 from .amqp.tls import tls_requested
 from .core.errors import InvalidConfiguration
-from .core.secrets import InvalidConnectionString, check_amqp_url, check_postgres_dsn, redact_url
+from .core.secrets import InvalidConnectionString, redact_url
 from .engine.settings import AmqpTargetSettings, PgqTargetSettings, QueueSettings, TargetSettings
 from .fields import SecretField, undecryptable
-from .secret_refs import check_reference, reference_name, resolve
+from .secret_refs import check_reference, resolve
 from .validation import (
     CONFIRM_TIMEOUT,
     CONNECT_TIMEOUT,
@@ -23,6 +23,8 @@ from .validation import (
     PORT,
     RETRY_DELAY,
     WAIT_DURATION,
+    checked_amqp_url,
+    checked_postgres_dsn,
     tls_problems,
     validate_hosts,
     validate_name,
@@ -143,11 +145,11 @@ class BrokerConnection(ChecksItsSettings, models.Model):
 
     def clean(self) -> None:
         errors = _secret_reference_errors(self, self.SECRET_FIELDS)
-        if self.url and "url" not in errors and reference_name(self.url) is None:
+        if self.url and "url" not in errors:
             try:
-                self.url = check_amqp_url(self.url)
+                self.url = checked_amqp_url(self.url)
             except InvalidConnectionString as exc:
-                errors["url"] = f"not a valid AMQP URL: {exc}"
+                errors["url"] = str(exc)
         if errors:
             raise ValidationError(errors)
 
@@ -161,9 +163,9 @@ class BrokerConnection(ChecksItsSettings, models.Model):
         url = _secret(self, "url")
         if url:
             try:
-                url = check_amqp_url(url)
+                url = checked_amqp_url(url)
             except InvalidConnectionString as exc:
-                raise InvalidConfiguration(f"AMQP URL: not a valid AMQP URL: {exc}") from None
+                raise InvalidConfiguration(f"{_label(self, 'url')}: {exc}") from None
         password, key_password = _secret(self, "password"), _secret(self, "key_password")
         tls = None
         if tls_requested(self.use_tls, url):
@@ -337,11 +339,11 @@ class RelayedQueue(ChecksItsSettings, models.Model):
             errors["target_url"] = "A target PostgreSQL URL is required for the PostgreSQL target."
         for field in self.SECRET_FIELDS:
             value = getattr(self, field)
-            if value and field not in errors and reference_name(value) is None:
+            if value and field not in errors:
                 try:
-                    setattr(self, field, check_postgres_dsn(value))
+                    setattr(self, field, checked_postgres_dsn(value))
                 except InvalidConnectionString as exc:
-                    errors[field] = f"not a PostgreSQL URL or connection string: {exc}"
+                    errors[field] = str(exc)
         if errors:
             raise ValidationError(errors)
 
@@ -356,10 +358,9 @@ class RelayedQueue(ChecksItsSettings, models.Model):
     def _dsn(self, field: str) -> str:
         value = _secret(self, field)
         try:
-            return check_postgres_dsn(value)
+            return checked_postgres_dsn(value)
         except InvalidConnectionString as exc:
-            raise InvalidConfiguration(f"{_label(self, field)}: not a PostgreSQL URL or connection string: "
-                                       f"{exc}") from None
+            raise InvalidConfiguration(f"{_label(self, field)}: {exc}") from None
 
     def _checked(self) -> None:
         # The connection is checked as a whole by its own to_settings(); here only that there is one.

@@ -1,4 +1,4 @@
-"""What a setting may hold: numeric bounds, names, hosts, file paths and TLS options.
+"""What a setting may hold: numeric bounds, names, hosts, connection strings, file paths and TLS options.
 
 One set of rules for the models (hence the admin) and both importers, so a
 value refused in one place is refused in all of them, with the same words.
@@ -14,7 +14,42 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from .core.secrets import InvalidConnectionString, check_host_port
+from .core.secrets import (
+    InvalidConnectionString,
+    check_amqp_url,
+    check_host_port,
+    check_postgres_dsn,
+    env_reference_name,
+    is_url,
+)
+
+POSTGRES_DSN_EXPECTED = "expected a libpq connection string (dbname=... host=...) or a postgresql:// URL"
+
+
+def checked_amqp_url(value: str) -> str:
+    """``env:NAME`` as it is, or the AMQP URL checked and rebuilt percent-encoded.
+
+    Raises :class:`InvalidConnectionString` in the words every caller uses,
+    never quoting the value (it may hold a password).
+    """
+    value = value.strip()
+    return value if env_reference_name(value) is not None else check_amqp_url(value)
+
+
+def checked_postgres_dsn(value: str) -> str:
+    """``env:NAME`` as it is, a PostgreSQL URL (rebuilt percent-encoded) or a libpq string libpq can read.
+
+    Raises :class:`InvalidConnectionString` as :func:`checked_amqp_url` does.
+    """
+    value = value.strip()
+    if env_reference_name(value) is not None:
+        return value
+    if not is_url(value) and "=" not in value:
+        raise InvalidConnectionString(POSTGRES_DSN_EXPECTED)
+    try:
+        return check_postgres_dsn(value)
+    except InvalidConnectionString as exc:
+        raise InvalidConnectionString(f"{POSTGRES_DSN_EXPECTED}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from django.core.validators import slug_re
 from django.utils.text import slugify
 
 from ..core.errors import ConfigError
-from ..core.secrets import AMQP_SCHEMES, InvalidConnectionString, check_amqp_url, url_scheme
-from ..secret_refs import check_reference, reference_name
+from ..core.secrets import InvalidConnectionString
+from ..secret_refs import check_reference
 from ..validation import (
     HEARTBEAT,
     MAX_FAILURES,
@@ -23,6 +23,7 @@ from ..validation import (
     RETRY_DELAY,
     WAIT_DURATION,
     Bounds,
+    checked_amqp_url,
     hosts_problem,
     name_problem,
     path_problem,
@@ -190,15 +191,11 @@ def _connection(worker: _Mapping) -> tuple[ConnectionConfig, list[str]]:
     if "rabbitmq_url" in worker.value:
         if "rabbitmq" in worker.value:
             raise ConfigError(worker.path, "give rabbitmq or rabbitmq_url, not both")
-        url = worker.secret("rabbitmq_url")
-        if reference_name(url) is None:
-            # The URL is not echoed: without a scheme, its password cannot be told apart to be masked.
-            if url_scheme(url) not in AMQP_SCHEMES:
-                raise ConfigError(worker.at("rabbitmq_url"), "expected an amqp:// or amqps:// URL")
-            try:
-                url = check_amqp_url(url)
-            except InvalidConnectionString as exc:
-                raise ConfigError(worker.at("rabbitmq_url"), f"not a valid AMQP URL: {exc}") from None
+        try:
+            # The URL is never echoed: without a scheme, its password cannot be told apart to be masked.
+            url = checked_amqp_url(worker.secret("rabbitmq_url"))
+        except InvalidConnectionString as exc:
+            raise ConfigError(worker.at("rabbitmq_url"), str(exc)) from None
         return ConnectionConfig(url=url), []
     if "rabbitmq" not in worker.value:
         raise ConfigError(worker.at("rabbitmq"), "required key missing (or give rabbitmq_url)")
