@@ -17,6 +17,13 @@ from . import services
 from .processes import Pgqd
 
 
+def pytest_collection_modifyitems(items):
+    """Mark ``slow`` every test of a module not marked ``pure``: ``pytest -m "not slow"`` is the fast tier."""
+    for item in items:
+        if not item.get_closest_marker("pure"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture
 def browser():
     """Headless Chromium (tests.browser), quit after the test."""

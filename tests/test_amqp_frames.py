@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 from amqp.method_framing import frame_writer
 from amqp.serialization import dumps
 from hypothesis import given
@@ -17,6 +18,8 @@ from relay.amqp.frames import publish_frames
 from relay.amqp.mapping import PoisonEvent
 
 from .test_mapping_properties import EVENTS, LIMITS, PROPERTY_TESTS, as_published, map_event
+
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
 
 
 class Capture:

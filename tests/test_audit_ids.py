@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.amqp.audit_ids import top_level_string
+
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from relay.core.identity import SequenceGenerator, new_correlation_ids
+
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
 
 
 def test_correlation_ids_are_distinct_version_4_uuids_in_canonical_text():

@@ -5,6 +5,10 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
+
 LOGGER = "relay.tests.logformat"
 
 

@@ -25,6 +25,8 @@ from relay.core.events import Event
 
 from .mapping_values import CORRELATION_ID, IDENTITY
 
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
+
 QUEUE = "test"
 SEQUENCE = 42
 EV_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -35,6 +35,8 @@ from relay.core.identity import RelayIdentity
 
 from .mapping_values import CORRELATION_ID, IDENTITY
 
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
+
 FRAME_MAX = 131072
 ROOM = FRAME_MAX - HEADER_FRAME_OVERHEAD
 LIMITS = MessageLimits(frame_max=FRAME_MAX, user_id="guest")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from amqp.basic_message import Message as AmqpMessage
 from amqp.serialization import dumps
 from hypothesis import HealthCheck, given, settings
@@ -37,6 +38,8 @@ from relay.amqp.mapping import (
 from relay.core.events import Event
 
 from .mapping_values import CORRELATION_ID, IDENTITY
+
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
 
 BASIC_CLASS_ID = 60
 

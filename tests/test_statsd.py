@@ -10,6 +10,8 @@ import pytest
 from relay.engine.results import RelayResult
 from relay.ops.statsd import StatsdSocket, send_batch
 
+pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")
+
 
 @pytest.fixture
 def daemon(settings):
