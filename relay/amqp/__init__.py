@@ -2,5 +2,6 @@
 
 Owns: what a connection to RabbitMQ is, the pure mapping of a PgQ event to a message, the
 frames written for it, and publishing windows with pipelined confirms. Knows nothing of PgQ.
-May import ``relay.core``; no Django.
+
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

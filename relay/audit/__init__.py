@@ -1,4 +1,4 @@
 """Did every event reach RabbitMQ: the audit SQL API installed in a source database, its status page.
 
-May import the models, ``relay.pgq`` and ``relay.core``.
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

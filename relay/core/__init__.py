@@ -2,4 +2,6 @@
 
 Owns: the error types, the :class:`Event` row, identity (correlation and message ids), parsing,
 rebuilding and redacting connection URLs. Imports nothing of the relay and no Django.
+
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

@@ -2,6 +2,7 @@
 
 Owns: the loop (lock, prepare, drain, follow), its targets (RabbitMQ, or PostgreSQL for the
 queue splitter), the decision to retry or dead-letter, the settings a run needs, and the
-connections a worker process keeps across runs. May import ``relay.core``, ``relay.pgq`` and
-``relay.amqp``; no Django: settings come in as plain values.
+connections a worker process keeps across runs.
+
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

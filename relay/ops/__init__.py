@@ -1,4 +1,4 @@
 """Operating the relay: health, metrics, statsd, log format and filters, the queue overview.
 
-May import ``relay.runs``, ``relay.audit``, the models and everything below them.
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

@@ -3,5 +3,7 @@
 Owns: one PostgreSQL connection that names its database without the password, the PgQ consumer
 (batches, ticks, retries, dead letters, the relay's schema), watching every queue of a database
 over one connection, PgQ status for operators, the splitter's target database. Knows nothing of
-AMQP. May import ``relay.core``; no Django.
+AMQP.
+
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

@@ -3,5 +3,7 @@
 Owns: turning a :class:`~relay.models.RelayedQueue` into an engine run, the queue's status rows
 (successes, failures, backoff), dead letters copied into the admin and replayed, retiring a
 queue, the Celery schedule (registration, wake-ups, slices, sweeps, samples), relay_once's
-progress. May import the models and everything below them.
+progress.
+
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

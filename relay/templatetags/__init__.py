@@ -1,1 +1,4 @@
-"""Template filters of the relay's admin pages."""
+"""Template filters of the relay's admin pages.
+
+What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
+"""
