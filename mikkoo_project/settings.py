@@ -1,7 +1,8 @@
 """Django settings for mikkoo-relay: the only module that reads the environment.
 
 Every value comes from an environment variable (or a ``.env`` file beside
-``manage.py``); ``.env.example`` documents each one.
+``manage.py``, or in the working directory when the relay is installed as a
+package); ``.env.example`` documents each one.
 """
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# A checkout keeps its .env, SQLite database, static files and beat schedule beside manage.py. Installed as a
+# package the relay keeps them in the directory it runs in: site-packages is no place for them.
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = CHECKOUT_DIR if (CHECKOUT_DIR / "manage.py").is_file() else Path.cwd()
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
