@@ -59,7 +59,7 @@ if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
     raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and a value: HTTP_X_FORWARDED_PROTO,https")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mikkoo_project.apps.RelayAdminConfig",  # django.contrib.admin, its site named after the relay
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
