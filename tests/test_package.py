@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,9 @@ def run(*args, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def venv_bin(tmp_path_factory) -> Path:
-    """The bin directory of a new virtual environment holding the runtime lock and the wheel."""
-    tmp = tmp_path_factory.mktemp("package")
+def wheel(tmp_path_factory) -> Path:
+    """The wheel, built as the image builds it."""
+    tmp = tmp_path_factory.mktemp("wheel")
     source = tmp / "source"
     source.mkdir()
     for name in PACKAGE_SOURCES:
@@ -46,14 +47,31 @@ def venv_bin(tmp_path_factory) -> Path:
     # The locked build backend of this environment (requirements/dev.txt), not one fetched for the build.
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(tmp / "dist"),
         str(source))
-    [wheel] = (tmp / "dist").glob("mikkoo_relay-*.whl")
-    venv = tmp / "venv"
+    [built] = (tmp / "dist").glob("mikkoo_relay-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv_bin(wheel, tmp_path_factory) -> Path:
+    """The bin directory of a new virtual environment holding the runtime lock and the wheel."""
+    venv = tmp_path_factory.mktemp("venv")
     # This environment's pip installs into the new one: no pip of its own to bootstrap.
-    run(sys.executable, "-m", "venv", "--without-pip", str(venv))
+    run(sys.executable, "-m", "venv", "--clear", "--without-pip", str(venv))
     pip = (sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q")
     run(*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "runtime.txt"))
     run(*pip, "--no-deps", "--no-index", str(wheel))
     return venv / "bin"
+
+
+def test_the_wheel_holds_the_app_its_sql_and_templates_and_the_project_and_no_more(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    dist_info = f"mikkoo_relay-{__version__}.dist-info"
+
+    assert wheel.name == f"mikkoo_relay-{__version__}-py3-none-any.whl"
+    assert {f"relay/sql/{path.name}" for path in (ROOT / "sql").glob("*.sql")} < names
+    assert {path.relative_to(ROOT).as_posix() for path in (ROOT / "relay" / "templates").rglob("*.html")} < names
+    assert {"relay/migrations/0001_initial.py", "mikkoo_project/settings.py", f"{dist_info}/licenses/LICENSE"} < names
+    assert {name.split("/")[0] for name in names} == {"relay", "mikkoo_project", dist_info}
 
 
 def test_the_installed_wheel_migrates_imports_and_relays(venv_bin, source_dsn, exchange, bind_queue, amqp, tmp_path):
