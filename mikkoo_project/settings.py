@@ -44,8 +44,9 @@ RELAY_SECRET_ENV_DENY = frozenset({
 
 # HTTPS in production (manage.py check --deploy): see the production section of .env.example.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-# A load balancer's health probe usually speaks plain HTTP to the backend: /health/ is not redirected.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/$"])
+# Health probes speak plain HTTP to the backend (a load balancer's, the image's HEALTHCHECK on /health/live):
+# nothing under /health/ is redirected.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/"])
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)

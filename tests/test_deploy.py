@@ -102,3 +102,11 @@ def test_every_image_from_elsewhere_is_pinned_to_a_patch_release():
     patch_release = {"postgres": r"\d+\.\d+-\w+", "python": r"\d+\.\d+\.\d+-[\w-]+", "rabbitmq": r"\d+\.\d+\.\d+-\w+"}
     assert set(images) == set(patch_release)
     assert all(re.fullmatch(patch_release[name], tag) for name, tag in images.items()), images
+
+
+def test_health_probes_over_plain_http_are_not_redirected_to_https(settings, client):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/metrics").status_code == 301
+    # The image's HEALTHCHECK asks http://127.0.0.1:8000/health/live: any path below /health/ is answered.
+    assert client.get("/health/no-such-probe").status_code == 404
