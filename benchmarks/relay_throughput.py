@@ -1,6 +1,6 @@
 """The relay beside a C client, pika and kombu publishing the same messages, on this machine's services.
 
-    bash benchmarks/setup.sh                                  # once: builds the C client, installs pika
+    bash benchmarks/setup.sh                                  # once: builds the C client
     python benchmarks/relay_throughput.py                     # 5 rounds of 50,000 events, 200-byte bodies
     python benchmarks/relay_throughput.py --rounds 15         # the figures in the README
     python benchmarks/relay_throughput.py --events 1000000 --rounds 1 --warmup 0 --publishers relay   # memory

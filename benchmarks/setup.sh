@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the throughput benchmark's baselines need beyond the project's own requirements: rabbitmq-c
-# (Debian's librabbitmq-dev) for the C publisher, built here into benchmarks/.build/, and pika.
+# (Debian's librabbitmq-dev) for the C publisher, built here into benchmarks/.build/. pika comes with
+# the development lock (requirements/dev.txt, scripts/install.sh).
 # Safe to run again; it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,5 +14,4 @@ mkdir -p benchmarks/.build
 if [ ! -x benchmarks/.build/c_publisher ] || [ benchmarks/c_publisher.c -nt benchmarks/.build/c_publisher ]; then
     gcc -O2 -Wall -o benchmarks/.build/c_publisher benchmarks/c_publisher.c -lrabbitmq
 fi
-.venv/bin/pip install -q --disable-pip-version-check -r benchmarks/requirements.txt
-echo "benchmark baselines ready: benchmarks/.build/c_publisher, pika"
+echo "benchmark baselines ready: benchmarks/.build/c_publisher"

@@ -1,7 +1,8 @@
 """Django settings for mikkoo-relay: the only module that reads the environment.
 
 Every value comes from an environment variable (or a ``.env`` file beside
-``manage.py``); ``.env.example`` documents each one.
+``manage.py``, or in the working directory when the relay is installed as a
+package); ``.env.example`` documents each one.
 """
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+# A checkout keeps its .env, SQLite database, static files and beat schedule beside manage.py. Installed as a
+# package the relay keeps them in the directory it runs in: site-packages is no place for them.
+CHECKOUT_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = CHECKOUT_DIR if (CHECKOUT_DIR / "manage.py").is_file() else Path.cwd()
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -40,8 +44,9 @@ RELAY_SECRET_ENV_DENY = frozenset({
 
 # HTTPS in production (manage.py check --deploy): see the production section of .env.example.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-# A load balancer's health probe usually speaks plain HTTP to the backend: /health/ is not redirected.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/$"])
+# Health probes speak plain HTTP to the backend (a load balancer's, the image's HEALTHCHECK on /health/live):
+# nothing under /health/ is redirected.
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/"])
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
@@ -55,7 +60,7 @@ if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
     raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and a value: HTTP_X_FORWARDED_PROTO,https")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "mikkoo_project.apps.RelayAdminConfig",  # django.contrib.admin, its site named after the relay
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mikkoo-relay needs on a Debian/Ubuntu machine that already runs
 # PostgreSQL and RabbitMQ: the PgQ extension, pgqd and (for the browser test)
-# Chromium from apt, and the Python packages in .venv. Safe to run again; it
-# only adds what is missing.
+# Chromium from apt, and the Python packages of requirements/dev.txt in .venv.
+# Safe to run again; it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,8 +46,10 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-if ! cmp -s requirements.txt .venv/.requirements.installed; then
-    .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
-    cp requirements.txt .venv/.requirements.installed
+# The development lock: the runtime's packages, the tests' and the tools', each with its hashes. Installed
+# again only when it changed.
+if ! cmp -s requirements/dev.txt .venv/.requirements-dev.installed; then
+    .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt
+    cp requirements/dev.txt .venv/.requirements-dev.installed
 fi
 echo "mikkoo-relay dependencies are installed (PostgreSQL ${PG_MAJOR} with PgQ, pgqd, .venv)"

@@ -2,6 +2,9 @@
 -- same schema, table, function names, argument names, argument order and
 -- result types, so producers written for mikkoo keep working unchanged.
 --
+-- That API is mikkoo's: Copyright (c) 2015 Gavin M. Roy, BSD-3-Clause
+-- (https://github.com/gmr/mikkoo); its notice is kept in LICENSE.
+--
 -- Differences from mikkoo's file (see docs_fragments/audit_sql.md):
 --   * needs no uuid-ossp extension: message ids come from gen_random_uuid()
 --     (PostgreSQL 13 or later);

@@ -20,6 +20,7 @@ from amqp.serialization import dumps
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relay.amqp.frame_check import py_amqp_message
 from relay.amqp.mapping import (
     EXPIRATION_MAX_MS,
     HEADER_FRAME_OVERHEAD,
@@ -153,17 +154,6 @@ def map_event(event: Event, limits: MessageLimits | None = None) -> Message:
 
 # --- what py-amqp and RabbitMQ take ---------------------------------------------------------------
 
-def as_published(message: Message) -> AmqpMessage:
-    """The py-amqp message that publishes ``message`` as kombu would hand it over (expiration in milliseconds).
-
-    The publisher writes the frames itself (relay.amqp.frames); tests/test_amqp_frames.py holds them to
-    py-amqp's frames of this message.
-    """
-    properties = dict(message.properties)
-    headers = properties.pop("headers", None)
-    return AmqpMessage(message.body, application_headers=headers, **properties)
-
-
 def py_amqp_size(properties: dict) -> int:
     """What py-amqp's own encoder makes of ``properties``: the oracle for ``content_header_size``."""
     fields = dict(properties)
@@ -199,7 +189,7 @@ def assert_publishable(message: Message, limits: MessageLimits | None, event: Ev
     for name in (message.exchange, message.routing_key):
         assert len(name.encode()) <= SHORTSTR_MAX
     dumps("Bssbb", (0, message.exchange, message.routing_key, True, False))  # basic.publish
-    published = as_published(message)
+    published = py_amqp_message(message)
     encoded = published._serialize_properties()
     if limits is not None and limits.frame_max:
         assert len(encoded) + HEADER_FRAME_OVERHEAD <= limits.frame_max

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from relay import __version__
 from relay.amqp.broker import BrokerLink
 from relay.amqp.mapping import stable_message_id
 from relay.core.events import Event
@@ -62,7 +63,7 @@ def test_worked_example_arrives_with_every_property_and_header(
     assert message.body == b'{"foo": "bar"}'
     assert props["content_type"] == "application/json"
     assert props["type"] == "example"
-    assert props["app_id"].startswith("mikkoo-relay/")
+    assert props["app_id"] == f"mikkoo-relay/{__version__}"
     assert uuid.UUID(props["correlation_id"])
     assert uuid.UUID(props["message_id"])
     assert props["delivery_mode"] == 2

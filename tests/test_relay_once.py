@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from relay import __version__
 from relay.models import BrokerConnection, QueueStatus, RelayedQueue
 
 from . import services
@@ -46,6 +47,12 @@ def test_relays_what_is_ready_and_prints_a_summary(source_dsn, pgq_queue, exchan
     status = QueueStatus.objects.get(queue=queue)
     assert (status.batches, status.published, status.retried, status.dead_lettered) == (1, 300, 0, 0)
     assert status.last_batch_at and status.last_success_at and not status.failing
+
+
+def test_version_is_the_relays_own():
+    process = services.manage("relay_once", "--version", timeout=30)
+
+    assert (process.returncode, process.stdout) == (0, f"{__version__}\n"), process.stderr
 
 
 def test_an_idle_queue_says_nothing_was_ready(source_dsn, pgq_queue):

@@ -8,7 +8,8 @@ once; the fixed parts are built once, and the relay's own shape of message
 (that of an event without ev_extra3 and ev_extra4) has its content header
 packed by one ``struct`` call (:func:`own_content_header`, which the mapping
 calls). Everything else takes the general way; both write the bytes py-amqp
-writes.
+writes, which :mod:`relay.amqp.frame_check` confirms once per process before
+the publisher uses them.
 """
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from io import BytesIO
 from struct import Struct
 from typing import TYPE_CHECKING, Any
 
-from amqp.serialization import _write_table
+try:
+    from amqp.serialization import _write_table
+except ImportError:  # a py-amqp without it fails the frame check (relay.amqp.frame_check): basic_publish then
+    _write_table = None
 
 if TYPE_CHECKING:
     from .mapping import Message

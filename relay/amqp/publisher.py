@@ -4,6 +4,9 @@ A window of messages is published ``mandatory`` on a confirm channel without
 waiting, then acks, nacks and returns are collected until every message is
 settled or the confirm timeout passes. Each message gets its own verdict:
 ``None`` when RabbitMQ confirmed it, or the reason it was not delivered.
+The frames are the relay's own (:mod:`relay.amqp.frames`) while py-amqp
+encodes as they were verified against (:mod:`relay.amqp.frame_check`), and
+go through py-amqp's ``basic_publish`` otherwise.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from typing import Any
 
 from ..core.errors import BrokerUnavailable
 from .broker import BrokerLink, BrokerSettings, close_quietly
+from .frame_check import own_frames_usable, py_amqp_message
 from .frames import publish_frames
 from .mapping import Message, MessageLimits
 
@@ -129,6 +133,9 @@ class Publisher:
     #: Bytes of frames encoded before they are written: a window goes out in a few system calls, not one per
     #: message, and a large body is not copied into one huge buffer.
     write_chunk = 256 * 1024
+    #: Whether to write the relay's own frames or publish through py-amqp's basic_publish (checked once per
+    #: process); a subclass may decide otherwise.
+    own_frames_usable = staticmethod(own_frames_usable)
 
     def __init__(self, broker: BrokerSettings | BrokerLink, *, confirm: bool = True) -> None:
         self._owns_link = isinstance(broker, BrokerSettings)
@@ -139,6 +146,7 @@ class Publisher:
         self._channel_connection: Any = None  # the connection the channel is on: a shared link may reconnect
         self._tag = 0
         self._in_flight: list[ConfirmWindow] = []
+        self._write_window = self._write_frames if self.own_frames_usable() else self._publish_each
 
     def __enter__(self) -> Publisher:
         self.connect()
@@ -269,7 +277,7 @@ class Publisher:
             self._lost(exc)
             self.connect()
 
-    def _write_window(self, window: ConfirmWindow, missing: dict[str, str]) -> None:
+    def _write_frames(self, window: ConfirmWindow, missing: dict[str, str]) -> None:
         """Encode the window's frames a chunk at a time and write each chunk through the transport.
 
         A connection lost while writing fails the messages in flight and is
@@ -296,21 +304,54 @@ class Publisher:
                         sent.append(index)
                         size += len(data)
                 index += 1
-            if self.confirm:
-                window.sent(self._tag + 1, sent)
-                self._tag += len(sent)
+            self._sent(window, sent)
             chunk = b"".join(frames)
             try:
                 connection.transport.write(chunk)
                 connection.bytes_sent += 1  # py-amqp's heartbeats count writes
             except self.link.errors as exc:
-                self._lost(exc)
-                if reconnected:
-                    raise BrokerUnavailable(
-                        f"RabbitMQ {self.settings.display()}: publishing failed: {self.link.describe(exc)}"
-                    ) from None
+                self._lost_while_writing(exc, reconnected)
                 reconnected = True
-                self.connect()
+
+    def _publish_each(self, window: ConfirmWindow, missing: dict[str, str]) -> None:
+        """Publish the window message by message through py-amqp's basic_publish, as py-amqp encodes them.
+
+        A connection lost meanwhile fails the messages in flight and is reopened
+        once for the rest of the window; lost again, the window fails.
+        """
+        messages, verdicts = window.messages, window.verdicts
+        reconnected = False
+        for index, message in enumerate(messages):
+            if missing and message.exchange in missing:
+                verdicts[index] = missing[message.exchange]
+                continue
+            try:
+                self._channel.basic_publish(py_amqp_message(message), exchange=message.exchange,
+                                            routing_key=message.routing_key, mandatory=self.confirm)
+            except self.link.errors as exc:
+                self._sent(window, [index])  # it may have gone out in part: it fails with the others in flight
+                self._lost_while_writing(exc, reconnected)
+                reconnected = True
+            except (ValueError, TypeError, OverflowError) as exc:
+                # Raised while encoding, before any byte is written: this message's own failure.
+                verdicts[index] = f"could not be sent: {type(exc).__name__}: {self.link.describe(exc)}"
+            else:
+                # Recorded once written: its confirm is read at the next publish or settle, never before.
+                self._sent(window, [index])
+
+    def _sent(self, window: ConfirmWindow, indices: list[int]) -> None:
+        """The messages at ``indices`` go out next, in order: they take the channel's next delivery tags."""
+        if self.confirm:
+            window.sent(self._tag + 1, indices)
+            self._tag += len(indices)
+
+    def _lost_while_writing(self, exc: BaseException, reconnected: bool) -> None:
+        """Fail the messages in flight and reconnect, unless the connection was already reopened for this window."""
+        self._lost(exc)
+        if reconnected:
+            raise BrokerUnavailable(
+                f"RabbitMQ {self.settings.display()}: publishing failed: {self.link.describe(exc)}") from None
+        self.connect()
 
     def settle(self, window: ConfirmWindow) -> list[Verdict]:
         """Wait until every message of ``window`` is confirmed, refused or timed out; its verdicts."""

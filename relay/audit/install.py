@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 
 import psycopg2
 
 from ..core.secrets import redact_url
 from ..pgq.consumer import source_error
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = files("relay") / "sql"
 MIKKOO_SQL = SQL_DIR / "mikkoo.sql"
 RELAY_AUDIT_SQL = SQL_DIR / "mikkoo_relay_audit.sql"
 #: Run in this order, in one transaction.

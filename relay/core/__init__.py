@@ -1,7 +1,7 @@
 """The relay's vocabulary, shared by every layer: errors, PgQ events, message identity, secrets.
 
 Owns: the error types, the :class:`Event` row, identity (correlation and message ids), parsing,
-rebuilding and redacting connection URLs. Imports nothing of the relay and no Django.
+rebuilding and redacting connection URLs. Imports nothing of the relay but its version, and no Django.
 
 What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

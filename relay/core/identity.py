@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+from .. import __version__
+
 RELAY_NAME = "mikkoo-relay"
-RELAY_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class RelayIdentity:
 @lru_cache(maxsize=1)
 def relay_identity() -> RelayIdentity:
     """This process's identity; the FQDN lookup can be slow, so it is made once."""
-    return RelayIdentity(app_id=f"{RELAY_NAME}/{RELAY_VERSION}", origin=socket.getfqdn())
+    return RelayIdentity(app_id=f"{RELAY_NAME}/{__version__}", origin=socket.getfqdn())
 
 
 #: A hex digit turned into the RFC 4122 variant digit (8, 9, a or b), keeping its two low bits.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import psycopg2
@@ -14,7 +14,7 @@ from ..core.events import Event, SourceBatch
 from ..core.secrets import redact_url
 from .database import Database, describe_failure
 
-SCHEMA_SQL = Path(__file__).resolve().parents[2] / "sql" / "relay_schema.sql"
+SCHEMA_SQL = files("relay") / "sql" / "relay_schema.sql"
 CURSOR_NAME = "mikkoo_relay_batch"
 EVENT_COLUMNS = "ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4"
 # A row has Event's fields in order: tuple.__new__ makes the event from it in C, at

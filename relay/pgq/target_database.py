@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import psycopg2
@@ -17,7 +17,7 @@ from .database import Database, describe_failure, first_line
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_SQL = Path(__file__).resolve().parents[2] / "sql" / "splitter_target_schema.sql"
+SCHEMA_SQL = files("relay") / "sql" / "splitter_target_schema.sql"
 
 # One statement per target queue and window, into the queue's current event table (pgq.current_event_table
 # documents it for bulk loads, and Skytools' queue_splitter does the same through pgq.bulk_insert_events): half

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ... import __version__
 from ...core.errors import InvalidConfiguration, RelayError
 from ...engine.results import RelayResult
 from ...pgq.status import StatusReader
@@ -22,6 +23,10 @@ class Command(BaseCommand):
     help = ("Relay every batch ready for one queue to RabbitMQ (or split it into the target database's "
             "queues), print a one-line summary and exit. Exit status: 0 when it relayed, found nothing ready or "
             "found the queue busy; 1 on an error (named in one line); 2 on a usage error; 130 when interrupted.")
+
+    def get_version(self) -> str:
+        """``--version``: the relay's release (Django's commands print Django's)."""
+        return __version__
 
     def add_arguments(self, parser):
         parser.add_argument("queue", help="Name of the relayed queue, as configured in the admin.")
