@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import select
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -152,6 +153,8 @@ class QueueWatch(Database):
     role = "source database"
     error_class = SourceUnavailable
     application_name = "mikkoo-relay watcher"
+    #: How long after a queue was woken its events are checked on every read (see :meth:`poll`).
+    recent_seconds = 0.5
 
     def __init__(self, dsn: str, group: str) -> None:
         super().__init__(dsn)
@@ -160,6 +163,7 @@ class QueueWatch(Database):
         self._channels: dict[str, str] = {}  # channel -> PgQ queue name
         self._unsettled: dict[str, int] = {}  # PgQ queue -> the txid every transaction below must end
         self._ended_below = 0  # the oldest transaction running at the last poll
+        self._woken_at: dict[str, float] = {}  # PgQ queue -> when it was last woken (time.monotonic())
 
     def lead(self) -> bool:
         """Whether this watcher watches the database: it holds the lock, or takes it now (connecting first)."""
@@ -170,6 +174,7 @@ class QueueWatch(Database):
             self._channels = {}
             self._unsettled = {}
             self._ended_below = 0
+            self._woken_at = {}
         if not self.leading:
             (self.leading,) = self._run("taking the watch", f"SELECT pg_try_advisory_lock({LOCK_KEY_SQL})",
                                         (f"mikkoo-relay watcher/{self.group}",))[0]
@@ -201,16 +206,29 @@ class QueueWatch(Database):
         self._channels = channels
 
     def poll(self, queues: Sequence[str]) -> Poll:
-        """The queues with events waiting for a tick (or missed by their last tick), in one query."""
-        settling = [queue for queue, bound in self._unsettled.items() if self._ended_below >= bound]
+        """The queues with events waiting for a tick (or missed by their last tick), in one query.
+
+        Besides the unsettled queues, those woken within :attr:`recent_seconds`
+        are checked on every read: their relay's forced tick may
+        have been taken while an event's transaction was still running, and
+        such an event would otherwise wait for the sweep.
+        """
+        now = time.monotonic()
+        settling = {queue for queue, bound in self._unsettled.items() if self._ended_below >= bound}
         for queue in settling:
             del self._unsettled[queue]
+        for queue, woken_at in list(self._woken_at.items()):
+            if now - woken_at > self.recent_seconds:
+                del self._woken_at[queue]
+            else:
+                settling.add(queue)
         xmin, xmax, waiting, missed = self._run("reading the queues' event sequences", POLL_SQL,
-                                                (list(queues), settling))[0]
+                                                (list(queues), sorted(settling)))[0]
         self._ended_below = xmin
         result = Poll(xmin, xmax, set(waiting) | set(missed))
-        if result.in_flight:
-            for queue in waiting:
+        for queue in waiting:
+            self._woken_at[queue] = now
+            if result.in_flight:
                 self._unsettled[queue] = xmax
         return result
 
