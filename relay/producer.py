@@ -16,6 +16,7 @@ from .amqp.mapping import PoisonEvent
 from .core.errors import InvalidEvent
 from .core.events import EventColumns
 from .core.identity import new_correlation_ids
+from .pgq.arrays import array_literal
 
 __all__ = ["InvalidEvent", "publish", "publish_many"]
 
@@ -216,19 +217,6 @@ def _body(body: Any) -> tuple[str, bool]:
     return _json("body", body, allow_nan=False), True
 
 
-def _json(field: str, value: Any, allow_nan: bool) -> str:
-    """``value`` as JSON text; non-finite numbers in headers and properties are left for the mapping to refuse."""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=allow_nan, default=_django_json)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise InvalidEvent(field, f"cannot be encoded as JSON: {exc}") from None
-
-
-def _django_json(value: Any) -> Any:
-    """What Django's JSON encoder makes of a value plain JSON cannot encode (a date, a decimal, a UUID)."""
-    return _django_encoder().default(value)
-
-
 @cache
 def _django_encoder() -> json.JSONEncoder:
     # Imported on first use: a producer without such values needs no Django (settings need not be configured).
@@ -237,13 +225,33 @@ def _django_encoder() -> json.JSONEncoder:
     return DjangoJSONEncoder()
 
 
+def _django_json(value: Any) -> Any:
+    """What Django's JSON encoder makes of a value plain JSON cannot encode (a date, a decimal, a UUID)."""
+    return _django_encoder().default(value)
+
+
+# Text as it is (UTF-8 in PostgreSQL, as jsonb writes it for mikkoo.insert_audited_event). Non-finite numbers in
+# headers and properties are written as Python writes them, for the mapping to refuse with its own reason.
+_ENCODERS = {allow_nan: json.JSONEncoder(ensure_ascii=False, allow_nan=allow_nan, default=_django_json)
+             for allow_nan in (False, True)}
+
+
+def _json(field: str, value: Any, allow_nan: bool) -> str:
+    """``value`` as JSON text."""
+    try:
+        return _ENCODERS[allow_nan].encode(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidEvent(field, f"cannot be encoded as JSON: {exc}") from None
+
+
 def _write(queue: str, columns: list[EventColumns], message_ids: list[str] | None, using: str | None,
            cursor: Any) -> list[int]:
     """Insert the events (and their audit records, given their message ids) in one statement; their ids."""
     # One array per column, across the events.
-    params = dict(zip(EventColumns._fields, map(list, zip(*columns, strict=True)), strict=True), queue=queue)
+    params = dict(zip(EventColumns._fields, map(array_literal, zip(*columns, strict=True)), strict=True),
+                  queue=queue)
     if message_ids is not None:
-        params["message_id"] = message_ids
+        params["message_id"] = array_literal(message_ids)
     statement = _INSERT if message_ids is None else _INSERT_AUDITED
     if cursor is not None:
         if using is not None:

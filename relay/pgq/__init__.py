@@ -2,6 +2,6 @@
 
 Owns: one PostgreSQL connection that names its database without the password, the PgQ consumer
 (batches, ticks, retries, dead letters, the relay's schema), watching every queue of a database
-over one connection, PgQ status for operators, the splitter's target database. Knows nothing of
-AMQP. May import ``relay.core``; no Django.
+over one connection, PgQ status for operators, the splitter's target database, array parameters
+of bulk statements. Knows nothing of AMQP. May import ``relay.core``; no Django.
 """
