@@ -16,7 +16,7 @@ from .amqp.mapping import PoisonEvent
 from .core.errors import InvalidEvent
 from .core.events import EventColumns
 from .core.identity import new_correlation_ids
-from .pgq.arrays import array_literal
+from .pgq.event_insert import insert_events
 
 __all__ = ["InvalidEvent", "publish", "publish_many"]
 
@@ -25,28 +25,6 @@ JSON_CONTENT_TYPE = "application/json"
 #: The argument each PgQ column is written from: a refusal names the argument.
 _ARGUMENTS = {"ev_type": "routing_key", "ev_data": "body", "ev_extra1": "exchange", "ev_extra2": "content_type",
               "ev_extra3": "properties", "ev_extra4": "headers"}
-
-_ARRAYS = "%(type)s::text[], %(data)s::text[], %(extra1)s::text[], %(extra2)s::text[], %(extra3)s::text[], " \
-          "%(extra4)s::text[]"
-# One statement for any number of events. The events are inserted in the order given (unnest keeps it), so
-# their ids ascend in that order, which is the order the relay publishes them in.
-_INSERT = f"""
-SELECT pgq.insert_event(%(queue)s, e.type, e.data, e.extra1, e.extra2, e.extra3, e.extra4) AS event_id
-  FROM unnest({_ARRAYS}) WITH ORDINALITY AS e(type, data, extra1, extra2, extra3, extra4, n)
- ORDER BY e.n"""
-# mikkoo.insert_audited_event's two calls for each event: the event, then its audit record. The audit record
-# goes through mikkoo.new_audit_record (SECURITY DEFINER), as there, so producers need no rights on the table.
-_INSERT_AUDITED = f"""
-WITH e AS MATERIALIZED (
-    SELECT e.*, pgq.insert_event(%(queue)s, e.type, e.data, e.extra1, e.extra2, e.extra3, e.extra4) AS event_id
-      FROM unnest({_ARRAYS}, %(message_id)s::uuid[])
-           WITH ORDINALITY AS e(type, data, extra1, extra2, extra3, extra4, message_id, n)
-)
-SELECT (mikkoo.new_audit_record(e.message_id, e.event_id, %(queue)s, e.extra1, e.type, e.data, e.extra2,
-                                e.extra3, e.extra4)).event_id
-  FROM e
- ORDER BY e.n"""
-
 
 def publish(queue: str, routing_key: str, body: Any, *, exchange: str = "", headers: Mapping[str, Any] | None = None,
             properties: Mapping[str, Any] | None = None, content_type: str | None = None, audited: bool = False,
@@ -247,12 +225,7 @@ def _json(field: str, value: Any, allow_nan: bool) -> str:
 def _write(queue: str, columns: list[EventColumns], message_ids: list[str] | None, using: str | None,
            cursor: Any) -> list[int]:
     """Insert the events (and their audit records, given their message ids) in one statement; their ids."""
-    # One array per column, across the events.
-    params = dict(zip(EventColumns._fields, map(array_literal, zip(*columns, strict=True)), strict=True),
-                  queue=queue)
-    if message_ids is not None:
-        params["message_id"] = array_literal(message_ids)
-    statement = _INSERT if message_ids is None else _INSERT_AUDITED
+    statement, params = insert_events(queue, columns, message_ids)
     if cursor is not None:
         if using is not None:
             raise TypeError("give either cursor or using, not both")
