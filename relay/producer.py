@@ -26,6 +26,7 @@ JSON_CONTENT_TYPE = "application/json"
 _ARGUMENTS = {"ev_type": "routing_key", "ev_data": "body", "ev_extra1": "exchange", "ev_extra2": "content_type",
               "ev_extra3": "properties", "ev_extra4": "headers"}
 
+
 def publish(queue: str, routing_key: str, body: Any, *, exchange: str = "", headers: Mapping[str, Any] | None = None,
             properties: Mapping[str, Any] | None = None, content_type: str | None = None, audited: bool = False,
             using: str | None = None, cursor: Any = None) -> int:
@@ -127,7 +128,7 @@ def publish_many(queue: str, events: Iterable[Mapping[str, Any]], *, audited: bo
     return _write(queue, columns, message_ids if audited else None, using, cursor) if columns else []
 
 
-def _event_columns(queue: str, message_id: str | None, routing_key: str, body: Any, *, exchange: str = "",
+def _event_columns(queue: str, message_id: str | None, /, routing_key: str, body: Any, *, exchange: str = "",
                    headers: Mapping[str, Any] | None = None, properties: Mapping[str, Any] | None = None,
                    content_type: str | None = None) -> EventColumns:
     """The PgQ columns of one event, checked as the relay will map them; ``message_id`` only for an audited one."""
@@ -208,8 +209,8 @@ def _django_json(value: Any) -> Any:
     return _django_encoder().default(value)
 
 
-# Text as it is (UTF-8 in PostgreSQL, as jsonb writes it for mikkoo.insert_audited_event). Non-finite numbers in
-# headers and properties are written as Python writes them, for the mapping to refuse with its own reason.
+# Characters beyond ASCII as they are, not escaped, as jsonb writes them for mikkoo.insert_audited_event. Non-finite
+# numbers in headers and properties are written as Python writes them, for the mapping to refuse in its own words.
 _ENCODERS = {allow_nan: json.JSONEncoder(ensure_ascii=False, allow_nan=allow_nan, default=_django_json)
              for allow_nan in (False, True)}
 
