@@ -67,7 +67,7 @@ def stored(dsn: str, queue: str) -> list[Event]:
         return [Event(*row) for row in services.stored_events(cur, queue)]
 
 
-def committed_and_relayed(dsn, queue, settings, amqp, target, expected):
+def tick_and_relay(dsn, queue, settings, amqp, target, expected):
     services.tick(dsn, queue)
     result = relay(settings)
     return result, services.drain(amqp, target, expected=expected)
@@ -89,7 +89,7 @@ def test_a_committed_event_arrives_with_everything_it_was_given(
                         "app_id": "shop/2", "delivery_mode": 1}, cursor=cursor)
     conn.commit()
 
-    result, [message] = committed_and_relayed(source_dsn, pgq_queue, queue_settings, amqp, target, 1)
+    result, [message] = tick_and_relay(source_dsn, pgq_queue, queue_settings, amqp, target, 1)
 
     assert (result.published, result.dead_lettered) == (1, 0)
     [event] = stored(source_dsn, pgq_queue)
@@ -120,7 +120,7 @@ def test_bytes_and_text_bodies_arrive_as_they_were_and_set_no_content_type(
         publish(pgq_queue, "raw.empty", b"", exchange=exchange, cursor=cursor)
     conn.commit()
 
-    _, messages = committed_and_relayed(source_dsn, pgq_queue, queue_settings, amqp, target, 4)
+    _, messages = tick_and_relay(source_dsn, pgq_queue, queue_settings, amqp, target, 4)
 
     # py-amqp hands an empty body over as ""
     assert [(m.delivery_info["routing_key"], m.body or b"", m.properties.get("content_type")) for m in messages] == [
@@ -141,7 +141,7 @@ def test_a_rolled_back_event_never_arrives(connect, source_dsn, pgq_queue, queue
         publish(pgq_queue, "committed", {"n": 5}, exchange=exchange, cursor=cursor)
     conn.commit()
 
-    result, messages = committed_and_relayed(source_dsn, pgq_queue, queue_settings, amqp, target, 1)
+    result, messages = tick_and_relay(source_dsn, pgq_queue, queue_settings, amqp, target, 1)
 
     assert result.published == 1
     assert [(m.delivery_info["routing_key"], json.loads(m.body)) for m in messages] == [("committed", {"n": 5})]
@@ -240,7 +240,7 @@ def test_an_audited_event_arrives_with_its_audit_message_id_and_is_marked_confir
         audits = [audit_row(cursor, audited_queue, event_id) for event_id in (single, *many)]
         conn.commit()
 
-    result, messages = committed_and_relayed(audited_dsn, audited_queue, audited_settings, amqp, target, 3)
+    result, messages = tick_and_relay(audited_dsn, audited_queue, audited_settings, amqp, target, 3)
 
     assert (result.published, result.dead_lettered) == (3, 0)
     assert [m.properties["message_id"] for m in messages] == [audit[0] for audit in audits]
@@ -491,7 +491,7 @@ def test_a_django_project_without_the_relay_app_publishes_in_its_atomic_blocks(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "psycopg"  # Django's backend, on psycopg 3 when it is installed
 
-    relayed, messages = committed_and_relayed(source_dsn, pgq_queue, queue_settings, amqp, target, 2)
+    relayed, messages = tick_and_relay(source_dsn, pgq_queue, queue_settings, amqp, target, 2)
 
     assert relayed.published == 2
     assert [(m.delivery_info["routing_key"], m.body, m.properties.get("content_type")) for m in messages] == [
