@@ -2,7 +2,7 @@
 # Sets mikkoo-relay up on this machine and brings up a working stack:
 # dependencies, the Django database, an admin user, a source database
 # `mikkoo_demo` with PgQ, the demo queue from demo/mikkoo.yml, an exchange `demo`
-# bound to a queue `demo-events`, three events relayed once with relay_once,
+# bound to a queue `demo-events`, three events written by demo/publish_events.py and relayed once with relay_once,
 # then pgqd, the worker with beat and the admin web server (scripts/start-stack.sh). The admin user's
 # password is ADMIN_PASSWORD when set, else generated and printed at the end (scripts/create-admin.sh).
 set -euo pipefail
@@ -30,11 +30,9 @@ print("RabbitMQ: exchange demo -> queue demo-events")
 PY
 # The first run creates the PgQ queue and registers the consumer; events written after it are relayed.
 .venv/bin/python manage.py relay_once demo
-"${PSQL[@]}" -d mikkoo_demo -c "
-    SELECT pgq.insert_event('demo', 'demo.created', json_build_object('n', n)::text, 'demo',
-                            'application/json', '{\"type\": \"example\"}', '')
-    FROM generate_series(1, 3) AS n;
-    SELECT pgq.force_tick('demo');" -o /dev/null
+# Written as an application writes them: relay.producer.publish_many, in one transaction.
+.venv/bin/python demo/publish_events.py --count 3
+"${PSQL[@]}" -d mikkoo_demo -c "SELECT pgq.force_tick('demo')" -o /dev/null
 "${PSQL[@]}" -d mikkoo_demo -c "SELECT pgq.ticker('demo')" -o /dev/null
 .venv/bin/python manage.py relay_once demo
 # The admin user: ADMIN_PASSWORD when set, else a generated password (said again at the end, where it is seen).

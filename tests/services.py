@@ -221,3 +221,15 @@ def silent_listener():
         yield listener.getsockname()[1]
     finally:
         listener.close()
+
+
+def stored_events(cursor, queue: str) -> list[tuple]:
+    """Every event of ``queue`` in its PgQ tables, as ``cursor`` sees them (its own uncommitted ones too), by ev_id.
+
+    Rows of the ten columns of :class:`relay.core.events.Event`, batched or not.
+    """
+    cursor.execute("SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = %s", (queue,))
+    (table,) = cursor.fetchone()
+    cursor.execute(f"SELECT ev_id, ev_time, ev_txid, ev_retry, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, "
+                   f"ev_extra4 FROM {table} ORDER BY ev_id")
+    return cursor.fetchall()

@@ -28,3 +28,12 @@ class ConfigError(RelayError):
 
 class InvalidConfiguration(RelayError):
     """A queue or connection whose stored settings cannot be used as they are; names the field, never a secret."""
+
+
+class InvalidEvent(RelayError, ValueError):
+    """An event refused where it is written, because the relay could never publish it; names the field and the rule."""
+
+    def __init__(self, field: str, rule: str):
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")

@@ -1,4 +1,4 @@
-"""A PgQ event and batch as the relay reads them."""
+"""A PgQ event and batch as the relay reads them, and an event as a producer writes it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,3 +49,14 @@ class SourceBatch:
     prev_tick_time: datetime
     tick_id: int
     tick_time: datetime
+
+
+class EventColumns(NamedTuple):
+    """What a producer writes into a PgQ event: the arguments of ``pgq.insert_event`` after the queue."""
+
+    type: str
+    data: str
+    extra1: str
+    extra2: str | None = None
+    extra3: str | None = None
+    extra4: str | None = None

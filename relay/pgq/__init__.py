@@ -2,8 +2,8 @@
 
 Owns: one PostgreSQL connection that names its database without the password, the PgQ consumer
 (batches, ticks, retries, dead letters, the relay's schema), watching every queue of a database
-over one connection, PgQ status for operators, the splitter's target database. Knows nothing of
-AMQP.
+over one connection, PgQ status for operators, the splitter's target database, array parameters
+of bulk statements, the producer's insert statements. Knows nothing of AMQP.
 
 What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
 """

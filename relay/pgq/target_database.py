@@ -13,6 +13,7 @@ from psycopg2.sql import SQL, Identifier
 from ..core.errors import TargetUnavailable
 from ..core.events import Event, SourceBatch
 from ..core.secrets import redact_url, scrub, secrets_in
+from .arrays import array_literal
 from .database import Database, describe_failure, first_line
 
 logger = logging.getLogger(__name__)
@@ -44,19 +45,6 @@ def target_error(dsn: str, exc: Exception, doing: str) -> TargetUnavailable:
 
 def _key(batch: SourceBatch) -> tuple[str, str, str]:
     return (batch.source, batch.queue, batch.consumer)
-
-
-def array_literal(values: Iterable[str | None]) -> str:
-    r"""A PostgreSQL array literal of ``values``, to be sent as one parameter.
-
-    Cheaper to send and to parse than psycopg2's ``ARRAY[...]`` of one quoted
-    (and for datetimes, cast) literal per element.
-
-    >>> print(array_literal(['say "hi"', "back\\slash", None, ""]))
-    {"say \"hi\"","back\\slash",NULL,""}
-    """
-    return "{" + ",".join("NULL" if value is None else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                          for value in values) + "}"
 
 
 @dataclass(frozen=True)
