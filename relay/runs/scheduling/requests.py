@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -32,15 +33,18 @@ def request_slices(queue_ids: Iterable[int], countdown: float | None = None) -> 
         return []
     now = timezone.now()
     stale = now - timedelta(seconds=settings.RELAY_QUEUED_TASK_STALE_SECONDS)
-    QueueStatus.objects.filter(
-        Q(queued_at__isnull=True) | Q(queued_at__lt=stale),
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-        Q(backoff_until__isnull=True) | Q(backoff_until__lte=now),
-        queue_id__in=ids, queue__enabled=True,
-    ).update(queued_at=now)
-    # The rows this call marked carry its exact time (to the microsecond): a concurrent call marks
-    # others, or finds these taken.
-    won = list(QueueStatus.objects.filter(queue_id__in=ids, queued_at=now).values_list("queue_id", flat=True))
+    # One transaction: were Django's database to go away between marking and reading the marks back,
+    # a mark with no task behind it would hold the queue until it went stale.
+    with transaction.atomic():
+        QueueStatus.objects.filter(
+            Q(queued_at__isnull=True) | Q(queued_at__lt=stale),
+            Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+            Q(backoff_until__isnull=True) | Q(backoff_until__lte=now),
+            queue_id__in=ids, queue__enabled=True,
+        ).update(queued_at=now)
+        # The rows this call marked carry its exact time (to the microsecond): a concurrent call marks
+        # others, or finds these taken.
+        won = list(QueueStatus.objects.filter(queue_id__in=ids, queued_at=now).values_list("queue_id", flat=True))
     sent = []
     for queue_id in won:
         try:
