@@ -2,7 +2,7 @@
 
     bash benchmarks/setup.sh                                  # once: builds the C client
     python benchmarks/relay_throughput.py                     # 5 rounds of 50,000 events, 200-byte bodies
-    python benchmarks/relay_throughput.py --rounds 15         # the figures in the README
+    python benchmarks/relay_throughput.py --rounds 15         # the figures in docs/benchmarks.md
     python benchmarks/relay_throughput.py --events 1000000 --rounds 1 --warmup 0 --publishers relay   # memory
     python benchmarks/relay_throughput.py --audited           # events written with mikkoo.insert_audited_event
 

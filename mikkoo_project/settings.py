@@ -2,14 +2,18 @@
 
 Every value comes from an environment variable (or a ``.env`` file beside
 ``manage.py``, or in the working directory when the relay is installed as a
-package); ``.env.example`` documents each one.
+package), read by ``from_env`` as ``relay_settings.py`` declares it: its type,
+its default and its meaning, which docs/configuration.md and ``.env.example`` show.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from mikkoo_project import relay_settings
 
 # A checkout keeps its .env, SQLite database, static files and beat schedule beside manage.py. Installed as a
 # package the relay keeps them in the directory it runs in: site-packages is no place for them.
@@ -19,43 +23,50 @@ BASE_DIR = CHECKOUT_DIR if (CHECKOUT_DIR / "manage.py").is_file() else Path.cwd(
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="")
+
+def from_env(name: str) -> Any:
+    """The setting ``name`` from the environment, read by django-environ as declared, or its declared default."""
+    declared = relay_settings.DECLARED[name]
+    return getattr(env, declared.kind)(name, default=declared.default_in(BASE_DIR))
+
+
+DEBUG = from_env("DEBUG")
+SECRET_KEY = from_env("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "insecure-development-key"  # only ever used with DEBUG on
 # Earlier secret keys: sessions signed and secrets encrypted with them still open (rotate without losing them).
-SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+SECRET_KEY_FALLBACKS = from_env("SECRET_KEY_FALLBACKS")
+ALLOWED_HOSTS = from_env("ALLOWED_HOSTS")
 
 # Passwords and URLs of connections and queues are stored encrypted (django-fernet-encrypted-fields):
 # the key is derived from SECRET_KEY (and SECRET_KEY_FALLBACKS) with SALT_KEY; a list rotates salts,
 # the first one encrypting. Changing either without keeping the old one as a fallback makes them unreadable.
-SALT_KEY = env.list("SALT_KEY", default=["mikkoo-relay"])
+SALT_KEY = from_env("SALT_KEY")
 # A connection's password or URL field may say env:NAME: it is read from this environment when used.
 # The relay's own secrets cannot be referred to that way (an admin could send them to a server of theirs).
 RELAY_SECRETS_ENVIRON = env.ENVIRON
 RELAY_SECRET_ENV_DENY = frozenset({
     "SECRET_KEY", "SECRET_KEY_FALLBACKS", "SALT_KEY", "DATABASE_URL", "CELERY_BROKER_URL", "SENTRY_DSN",
     "RELAY_HEALTH_TOKEN", "RELAY_METRICS_TOKEN", "ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD",
-    *env.list("RELAY_SECRET_ENV_DENY", default=[]),
+    *from_env("RELAY_SECRET_ENV_DENY"),
 })
 
 # HTTPS in production (manage.py check --deploy): see the production section of .env.example.
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_SSL_REDIRECT = from_env("SECURE_SSL_REDIRECT")
 # Health probes speak plain HTTP to the backend (a load balancer's, the image's HEALTHCHECK on /health/live):
 # nothing under /health/ is redirected.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/"])
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SECURE_REDIRECT_EXEMPT = from_env("SECURE_REDIRECT_EXEMPT")
+SESSION_COOKIE_SECURE = from_env("SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = from_env("CSRF_COOKIE_SECURE")
+SECURE_HSTS_SECONDS = from_env("SECURE_HSTS_SECONDS")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = from_env("SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = from_env("SECURE_HSTS_PRELOAD")
+CSRF_TRUSTED_ORIGINS = from_env("CSRF_TRUSTED_ORIGINS")
 # Behind a proxy that terminates TLS: the header it sets and the value meaning HTTPS, e.g.
 # HTTP_X_FORWARDED_PROTO,https. Only set it when the proxy always sets (and overwrites) that header.
-SECURE_PROXY_SSL_HEADER = env.tuple("SECURE_PROXY_SSL_HEADER", default=None)
+SECURE_PROXY_SSL_HEADER = from_env("SECURE_PROXY_SSL_HEADER")
 if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
     raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be a header and a value: HTTP_X_FORWARDED_PROTO,https")
 
@@ -100,7 +111,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "mikkoo_project.wsgi.application"
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": from_env("DATABASE_URL"),
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The worker's processes and the web app write queue status at once: with a write-ahead log
@@ -112,60 +123,42 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Django's cache: /health/ keeps its checks here for RELAY_HEALTH_CACHE_SECONDS. Per process by default;
-# e.g. CACHE_URL=redis://... shares them between the web server's processes.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+CACHES = {"default": from_env("CACHE_URL")}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "static")
+STATIC_ROOT = from_env("STATIC_ROOT")
 
-# Seconds an audited event may stay outstanding (or events wait for a tick or a batch)
-# before the audit status page calls its queue stuck.
-AUDIT_STUCK_AFTER = env.int("AUDIT_STUCK_AFTER", default=300)
+AUDIT_STUCK_AFTER = from_env("AUDIT_STUCK_AFTER")
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="mikkoo-relay")
+CELERY_BROKER_URL = from_env("CELERY_BROKER_URL")
+CELERY_TASK_DEFAULT_QUEUE = from_env("CELERY_TASK_DEFAULT_QUEUE")
 CELERY_TASK_ACKS_LATE = True
 # A pool process killed in the middle of a slice (OOM killer, SIGKILL) gives its task message back to
 # the broker instead of acking it: the queue's "a task is queued" mark must stay true.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULE_FILENAME = env.str("CELERY_BEAT_SCHEDULE_FILENAME", default=str(BASE_DIR / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE_FILENAME = from_env("CELERY_BEAT_SCHEDULE_FILENAME")
 
-# How the worker relays (relay.runs.scheduling). One watcher per source database, whatever the number
-# of workers (RELAY_WAKEUPS), reads its queues' event sequences every RELAY_WATCH_SECONDS (one query
-# for all of them) and wakes the worker; a standing-by worker takes over within
-# RELAY_WATCH_STANDBY_SECONDS. RELAY_NOTIFY adds a NOTIFY trigger to the queues' event tables, which
-# wakes it at commit but costs every producer's commit an instance-wide lock. Beat's sweep asks
-# every source database which queues have work every RELAY_SWEEP_SECONDS. A queue is relayed in
-# slices of about RELAY_SLICE_SECONDS, then queued again behind the others; a running slice counts
-# as running for RELAY_LEASE_SECONDS unless it renews (so a killed worker's queues are taken over
-# that much later); a task waiting in Celery's queue stops blocking new ones after
-# RELAY_QUEUED_TASK_STALE_SECONDS; a stuck task is stopped after the time limit. Connections a
-# worker process keeps are closed after RELAY_IDLE_CONNECTION_SECONDS unused.
-RELAY_WAKEUPS = env.bool("RELAY_WAKEUPS", default=True)
-RELAY_WATCH_SECONDS = env.float("RELAY_WATCH_SECONDS", default=0.05)
-RELAY_WATCH_STANDBY_SECONDS = env.float("RELAY_WATCH_STANDBY_SECONDS", default=2.0)
-RELAY_NOTIFY = env.bool("RELAY_NOTIFY", default=False)
-# Each worker says it is alive every RELAY_WAKEUP_REFRESH_SECONDS; one not heard of for
-# RELAY_WORKER_SEEN_SECONDS is taken for gone (the overview, /health/ready).
-RELAY_WORKER_SEEN_SECONDS = env.float("RELAY_WORKER_SEEN_SECONDS", default=10.0)
-RELAY_WAKEUP_REFRESH_SECONDS = env.float("RELAY_WAKEUP_REFRESH_SECONDS", default=2.0)
-RELAY_SWEEP_SECONDS = env.float("RELAY_SWEEP_SECONDS", default=2.0)
-RELAY_SLICE_SECONDS = env.float("RELAY_SLICE_SECONDS", default=1.0)
-RELAY_LEASE_SECONDS = env.float("RELAY_LEASE_SECONDS", default=10.0)
-RELAY_QUEUED_TASK_STALE_SECONDS = env.float("RELAY_QUEUED_TASK_STALE_SECONDS", default=60.0)
-RELAY_IDLE_CONNECTION_SECONDS = env.float("RELAY_IDLE_CONNECTION_SECONDS", default=60.0)
-RELAY_TASK_SOFT_TIME_LIMIT = env.int("RELAY_TASK_SOFT_TIME_LIMIT", default=600)
-# Every RELAY_SAMPLE_SECONDS the worker records each enabled queue's PgQ lag and pending events and its
-# published count (relay.runs.scheduling.samples, one query per source database): the queue overview's charts.
-# Samples older than RELAY_SAMPLE_KEEP_HOURS are deleted.
-RELAY_SAMPLE_SECONDS = env.float("RELAY_SAMPLE_SECONDS", default=60.0)
-RELAY_SAMPLE_KEEP_HOURS = env.float("RELAY_SAMPLE_KEEP_HOURS", default=24.0)
+# How the worker relays (relay.runs.scheduling; docs/operations/running.md): watchers, the sweep, slices, leases.
+RELAY_WAKEUPS = from_env("RELAY_WAKEUPS")
+RELAY_WATCH_SECONDS = from_env("RELAY_WATCH_SECONDS")
+RELAY_WATCH_STANDBY_SECONDS = from_env("RELAY_WATCH_STANDBY_SECONDS")
+RELAY_NOTIFY = from_env("RELAY_NOTIFY")
+RELAY_WORKER_SEEN_SECONDS = from_env("RELAY_WORKER_SEEN_SECONDS")
+RELAY_WAKEUP_REFRESH_SECONDS = from_env("RELAY_WAKEUP_REFRESH_SECONDS")
+RELAY_SWEEP_SECONDS = from_env("RELAY_SWEEP_SECONDS")
+RELAY_SLICE_SECONDS = from_env("RELAY_SLICE_SECONDS")
+RELAY_LEASE_SECONDS = from_env("RELAY_LEASE_SECONDS")
+RELAY_QUEUED_TASK_STALE_SECONDS = from_env("RELAY_QUEUED_TASK_STALE_SECONDS")
+RELAY_IDLE_CONNECTION_SECONDS = from_env("RELAY_IDLE_CONNECTION_SECONDS")
+RELAY_TASK_SOFT_TIME_LIMIT = from_env("RELAY_TASK_SOFT_TIME_LIMIT")
+# The queue overview's charts (relay.runs.scheduling.samples, one query per source database).
+RELAY_SAMPLE_SECONDS = from_env("RELAY_SAMPLE_SECONDS")
+RELAY_SAMPLE_KEEP_HOURS = from_env("RELAY_SAMPLE_KEEP_HOURS")
 CELERY_BEAT_SCHEDULE = {
     # A sweep not started before the next one is due has nothing left to do.
     "relay-sweep": {"task": "relay.sweep", "schedule": RELAY_SWEEP_SECONDS,
@@ -176,7 +169,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # LOG_FORMAT=json writes one JSON object per line (relay.ops.logformat), with the batch fields as keys.
-LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOG_FORMAT = from_env("LOG_FORMAT")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 # An idle worker says next to nothing at INFO: Celery's own lines about the relay's routine tasks (beat's
@@ -198,44 +191,35 @@ LOGGING = {
         "celery.app.trace": {"filters": ["routine_tasks"]},
         "relay.engine.amqp_target": {"filters": ["empty_batches"]},
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": from_env("LOG_LEVEL")},
 }
 
-# Health (/health/ and manage.py relay_health): a queue is unhealthy when its consumer lags more
-# than RELAY_HEALTH_MAX_LAG_SECONDS or PgQ has not ticked it for RELAY_HEALTH_MAX_TICK_AGE_SECONDS
-# (pgqd ticks an idle queue every 60 s by default); each connection attempt waits at most
-# RELAY_HEALTH_TIMEOUT_SECONDS.
-RELAY_HEALTH_MAX_LAG_SECONDS = env.float("RELAY_HEALTH_MAX_LAG_SECONDS", default=300.0)
-RELAY_HEALTH_MAX_TICK_AGE_SECONDS = env.float("RELAY_HEALTH_MAX_TICK_AGE_SECONDS", default=120.0)
-RELAY_HEALTH_TIMEOUT_SECONDS = env.float("RELAY_HEALTH_TIMEOUT_SECONDS", default=2.0)
-# /health/ answers within RELAY_HEALTH_DEADLINE_SECONDS whatever is down: the checks run concurrently, a check
-# still running then is reported as not answering (and finishes in the background for the next request), and
-# results are kept RELAY_HEALTH_CACHE_SECONDS, so a load balancer polling it costs the sources nothing more.
-RELAY_HEALTH_DEADLINE_SECONDS = env.float("RELAY_HEALTH_DEADLINE_SECONDS", default=0.8)
-RELAY_HEALTH_CACHE_SECONDS = env.float("RELAY_HEALTH_CACHE_SECONDS", default=5.0)
-# Anonymous callers of /health/ learn healthy or not, per queue; hosts, users and errors need a staff
-# session or "Authorization: Bearer <RELAY_HEALTH_TOKEN>". With RELAY_METRICS_TOKEN set, /metrics needs
-# that token (or a staff session) too.
-RELAY_HEALTH_TOKEN = env.str("RELAY_HEALTH_TOKEN", default="")
-RELAY_METRICS_TOKEN = env.str("RELAY_METRICS_TOKEN", default="")
+# Health (/health/ and manage.py relay_health).
+RELAY_HEALTH_MAX_LAG_SECONDS = from_env("RELAY_HEALTH_MAX_LAG_SECONDS")
+RELAY_HEALTH_MAX_TICK_AGE_SECONDS = from_env("RELAY_HEALTH_MAX_TICK_AGE_SECONDS")
+RELAY_HEALTH_TIMEOUT_SECONDS = from_env("RELAY_HEALTH_TIMEOUT_SECONDS")
+# The checks run concurrently and their results are cached, so a load balancer polling /health/ costs the
+# sources nothing more.
+RELAY_HEALTH_DEADLINE_SECONDS = from_env("RELAY_HEALTH_DEADLINE_SECONDS")
+RELAY_HEALTH_CACHE_SECONDS = from_env("RELAY_HEALTH_CACHE_SECONDS")
+RELAY_HEALTH_TOKEN = from_env("RELAY_HEALTH_TOKEN")
+RELAY_METRICS_TOKEN = from_env("RELAY_METRICS_TOKEN")
 
-# Prometheus (/metrics): the directory every process (web and Celery worker) writes its metrics to;
-# prometheus_client reads the same variable itself when it is imported. Empty: this process only.
-PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
-RELAY_METRICS_PGQ_TIMEOUT_SECONDS = env.float("RELAY_METRICS_PGQ_TIMEOUT_SECONDS", default=2.0)
+# Prometheus (/metrics).
+PROMETHEUS_MULTIPROC_DIR = from_env("PROMETHEUS_MULTIPROC_DIR")
+RELAY_METRICS_PGQ_TIMEOUT_SECONDS = from_env("RELAY_METRICS_PGQ_TIMEOUT_SECONDS")
 
-# import_mikkoo and import_queue_splitter refuse larger files before reading them, and YAML whose
-# aliases would expand to more than RELAY_IMPORT_MAX_NODES values (a "billion laughs").
-RELAY_IMPORT_MAX_BYTES = env.int("RELAY_IMPORT_MAX_BYTES", default=1024 * 1024)
-RELAY_IMPORT_MAX_NODES = env.int("RELAY_IMPORT_MAX_NODES", default=100_000)
+# import_mikkoo and import_queue_splitter.
+RELAY_IMPORT_MAX_BYTES = from_env("RELAY_IMPORT_MAX_BYTES")
+RELAY_IMPORT_MAX_NODES = from_env("RELAY_IMPORT_MAX_NODES")
 
-# statsd (mikkoo's Application/statsd): the counters of every batch, when STATSD_HOST is set.
-STATSD_HOST = env.str("STATSD_HOST", default="")
-STATSD_PORT = env.int("STATSD_PORT", default=8125)
-STATSD_PREFIX = env.str("STATSD_PREFIX", default="mikkoo_relay")
+# statsd (mikkoo's Application/statsd).
+STATSD_HOST = from_env("STATSD_HOST")
+STATSD_PORT = from_env("STATSD_PORT")
+STATSD_PREFIX = from_env("STATSD_PREFIX")
 
 # Sentry (mikkoo's Application/sentry_dsn): errors of the web app and the worker, when SENTRY_DSN is set.
-SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_DSN = from_env("SENTRY_DSN")
 if SENTRY_DSN:
     try:
         import sentry_sdk
@@ -245,6 +229,6 @@ if SENTRY_DSN:
         raise ImproperlyConfigured("SENTRY_DSN is set but sentry-sdk is not installed: pip install sentry-sdk") \
             from None
     sentry_sdk.init(dsn=SENTRY_DSN, integrations=[DjangoIntegration(), CeleryIntegration()],
-                    environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+                    environment=from_env("SENTRY_ENVIRONMENT"),
                     # A traceback's local variables hold connection strings and passwords: never sent.
                     send_default_pii=False, include_local_variables=False)

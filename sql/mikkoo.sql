@@ -5,7 +5,7 @@
 -- That API is mikkoo's: Copyright (c) 2015 Gavin M. Roy, BSD-3-Clause
 -- (https://github.com/gmr/mikkoo); its notice is kept in LICENSE.
 --
--- Differences from mikkoo's file (see docs_fragments/audit_sql.md):
+-- Differences from mikkoo's file (see docs/audit-sql.md, "Differences from mikkoo's mikkoo.sql"):
 --   * needs no uuid-ossp extension: message ids come from gen_random_uuid()
 --     (PostgreSQL 13 or later);
 --   * the JSON of ev_extra3/ev_extra4 is built by jsonb_build_object, so a

@@ -1,4 +1,4 @@
 """Did every event reach RabbitMQ: the audit SQL API installed in a source database, its status page.
 
-What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
+What it may import: the layers of ``.importlinter`` (docs/architecture.md), checked by lint-imports.
 """

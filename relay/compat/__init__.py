@@ -3,5 +3,5 @@
 Owns: bounded reading of imported files, mikkoo's YAML and environment, queue_splitter's INI,
 and writing what they configure into the models.
 
-What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
+What it may import: the layers of ``.importlinter`` (docs/architecture.md), checked by lint-imports.
 """

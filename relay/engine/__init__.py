@@ -4,5 +4,5 @@ Owns: the loop (lock, prepare, drain, follow), its targets (RabbitMQ, or Postgre
 queue splitter), the decision to retry or dead-letter, the settings a run needs, and the
 connections a worker process keeps across runs.
 
-What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
+What it may import: the layers of ``.importlinter`` (docs/architecture.md), checked by lint-imports.
 """

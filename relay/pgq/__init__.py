@@ -5,5 +5,5 @@ Owns: one PostgreSQL connection that names its database without the password, th
 over one connection, PgQ status for operators, the splitter's target database, array parameters
 of bulk statements, the producer's insert statements. Knows nothing of AMQP.
 
-What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
+What it may import: the layers of ``.importlinter`` (docs/architecture.md), checked by lint-imports.
 """

@@ -5,5 +5,5 @@ Owns: turning a :class:`~relay.models.RelayedQueue` into an engine run, the queu
 queue, the Celery schedule (registration, wake-ups, slices, sweeps, samples), relay_once's
 progress.
 
-What it may import: the layers of ``.importlinter`` (README "Architecture"), checked by lint-imports.
+What it may import: the layers of ``.importlinter`` (docs/architecture.md), checked by lint-imports.
 """
