@@ -35,7 +35,9 @@ class SecretField(EncryptedCharField):
     def keys(self) -> list[bytes]:
         material = (settings.SECRET_KEY, tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ())), repr(settings.SALT_KEY))
         if material not in _DERIVED_KEYS:
-            _DERIVED_KEYS[material] = EncryptedFieldMixin.keys.func(self)
+            # The library's own derivation, uncached. mypy types a cached_property read from its class as the
+            # function it wraps (as it does a property); at runtime it is the cached_property, which has .func.
+            _DERIVED_KEYS[material] = EncryptedFieldMixin.keys.func(self)  # type: ignore[attr-defined]
         return _DERIVED_KEYS[material]
 
     def get_prep_value(self, value):

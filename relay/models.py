@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,10 +35,14 @@ from .validation import (
 )
 
 
+class _HasSettings(Protocol):
+    def to_settings(self) -> object: ...
+
+
 class ChecksItsSettings:
     """A configuration row whose ``to_settings()`` says, by raising InvalidConfiguration, what makes it unusable."""
 
-    def configuration_problems(self) -> list[str]:
+    def configuration_problems(self: _HasSettings) -> list[str]:
         """What makes this row unusable as stored (never a secret); empty when it can be used."""
         try:
             self.to_settings()
@@ -197,7 +202,9 @@ class BrokerConnection(ChecksItsSettings, models.Model):
 
 def _label(instance: models.Model, field: str) -> str:
     try:
-        return str(instance._meta.get_field(field).verbose_name)
+        found = instance._meta.get_field(field)
+        # A reverse relation has no verbose_name: no label, as for NON_FIELD_ERRORS and the like.
+        return str(found.verbose_name) if isinstance(found, models.Field) else ""
     except Exception:  # NON_FIELD_ERRORS and the like
         return ""
 
@@ -386,10 +393,14 @@ class RelayedQueue(ChecksItsSettings, models.Model):
     def _target_settings(self) -> TargetSettings:
         if self.target == self.Target.POSTGRES:
             return PgqTargetSettings(target_dsn=self.target_dsn(), create_target_queues=self.create_target_queues)
+        connection = self.connection
+        if connection is None:  # clean(), through _checked(), refuses it first
+            raise InvalidConfiguration(f"{_label(self, 'connection')}: A RabbitMQ connection is required for the "
+                                       "RabbitMQ target.")
         try:
-            broker = self.connection.to_settings()
+            broker = connection.to_settings()
         except InvalidConfiguration as exc:
-            raise InvalidConfiguration(f"RabbitMQ connection {self.connection.name}: {exc}") from None
+            raise InvalidConfiguration(f"RabbitMQ connection {connection.name}: {exc}") from None
         return AmqpTargetSettings(broker=broker, confirm=self.confirm, persistent=self.persistent)
 
 
@@ -508,7 +519,8 @@ class QueueStatus(models.Model):
     @property
     def failing(self) -> bool:
         """Whether the last run ended with an error."""
-        return bool(self.last_error_at) and (not self.last_success_at or self.last_error_at > self.last_success_at)
+        return self.last_error_at is not None and (
+            self.last_success_at is None or self.last_error_at > self.last_success_at)
 
     @property
     def registered(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Func, QuerySet
 from django.db.models.functions import Length, Substr
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import reverse
@@ -26,7 +26,7 @@ PREVIEW_CHARS = 10_000
 
 def with_previews(queryset: QuerySet, chars: int) -> QuerySet:
     """The dead letters with each large field's first ``chars`` characters and its length, the rest not read."""
-    annotations = {}
+    annotations: dict[str, Func] = {}
     for name in LARGE_FIELDS:
         annotations[f"{name}_head"] = Substr(name, 1, chars)
         annotations[f"{name}_size"] = Length(name)

@@ -75,7 +75,7 @@ def top_level_string(text: str, key: str) -> str | None:
             name, after_colon = None, False
         elif depth == 1:
             try:
-                value = json.loads(token)
+                value: str = json.loads(token)  # a quoted string: _TOKEN matches no other value
             except ValueError:
                 return None
             if after_colon and name == key:

@@ -98,8 +98,8 @@ class BrokerSettings:
             return [(redact_url(self.url), {"hostname": self.url, **common})]
         result = []
         for host in self.hosts:
-            name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
-            port = int(port) if port else self.port
+            name, _, port_text = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+            port = int(port_text) if port_text else self.port
             result.append((f"{name}:{port}", {"hostname": name, "port": port, "userid": self.username,
                                               "password": self.password, "virtual_host": self.vhost,
                                               **common}))
@@ -138,11 +138,19 @@ class BrokerLink:
         template = Connection(transport="pyamqp")
         self.connection_errors: tuple[type[BaseException], ...] = tuple(template.connection_errors)
         self.channel_errors: tuple[type[BaseException], ...] = tuple(template.channel_errors)
-        self.errors = (*self.connection_errors, *self.channel_errors)
+        self.errors: tuple[type[BaseException], ...] = (*self.connection_errors, *self.channel_errors)
+        #: What connecting or opening a channel raises when RabbitMQ cannot be reached: those and the OS's.
+        self.connect_errors: tuple[type[BaseException], ...] = (*self.errors, OSError)
 
     @property
     def connected(self) -> bool:
         return self.connection is not None and self.connection.connected
+
+    def require_connection(self) -> Connection:
+        """The open connection, for a caller that connected first; RuntimeError if :meth:`connect` opened none."""
+        if self.connection is None:
+            raise RuntimeError(f"RabbitMQ {self.settings.display()}: not connected")
+        return self.connection
 
     def connect(self) -> None:
         """Connect to the first reachable host; raise :class:`BrokerUnavailable` if none is."""
@@ -154,7 +162,7 @@ class BrokerLink:
                 "on_blocked": self._on_blocked, "on_unblocked": self._on_unblocked})
             try:
                 connection.connect()
-            except (*self.errors, OSError) as exc:
+            except self.connect_errors as exc:
                 errors.append(f"{label}: {self.describe(exc)}")
                 _drop(connection)
                 continue
@@ -232,7 +240,7 @@ class BrokerLink:
 
     def _exchange_exists(self, name: str) -> bool:
         if self._probe is None:
-            self._probe = self.connection.channel()
+            self._probe = self.require_connection().channel()
         try:
             self._probe.exchange_declare(exchange=name, type="direct", passive=True)
             return True

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from functools import cache
 from types import SimpleNamespace
+from typing import TypedDict
 
 import amqp
 from amqp.method_framing import frame_writer
@@ -36,11 +37,34 @@ SAMPLE_CHANNEL = 7
 #: Small enough that the second sample's body takes two frames.
 SAMPLE_FRAME_MAX = 4096
 
-_OWN_SHAPE = {"content_type": "application/json", "correlation_id": "3f2b8c4e-5d6a-4b7c-8d9e-0a1b2c3d4e5f",
-              "message_id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "timestamp": 1_764_979_200, "delivery_mode": 2,
-              "app_id": "mikkoo-relay/check"}
-_OWN_HEADERS = {"origin": "relay-1.example.com", "sequence": 2**40 + 5, "timestamp": "2025-12-06T00:00:00+00:00",
-                "txid": 2**33 + 7}
+
+class _OwnShape(TypedDict):
+    """The properties of a message of the relay's own shape (but its headers)."""
+
+    content_type: str
+    correlation_id: str
+    message_id: str
+    timestamp: int
+    delivery_mode: int
+    app_id: str
+
+
+class _OwnHeaders(TypedDict):
+    """The headers of a message of the relay's own shape."""
+
+    origin: str
+    sequence: int
+    timestamp: str
+    txid: int
+
+
+_OWN_SHAPE: _OwnShape = {
+    "content_type": "application/json", "correlation_id": "3f2b8c4e-5d6a-4b7c-8d9e-0a1b2c3d4e5f",
+    "message_id": "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "timestamp": 1_764_979_200, "delivery_mode": 2,
+    "app_id": "mikkoo-relay/check"}
+_OWN_HEADERS: _OwnHeaders = {
+    "origin": "relay-1.example.com", "sequence": 2**40 + 5, "timestamp": "2025-12-06T00:00:00+00:00",
+    "txid": 2**33 + 7}
 
 SAMPLES = (
     # The relay's own shape: its content header is packed by own_content_header.

@@ -13,6 +13,7 @@ the publisher uses them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from io import BytesIO
 from struct import Struct
@@ -55,7 +56,8 @@ def _shortstr(text: str) -> bytes:
     return _U8(len(data)) + data
 
 
-_METHOD_FRAMES: dict[tuple, bytes] = {}
+#: (channel, exchange, routing key, mandatory) -> the method frame
+_METHOD_FRAMES: dict[tuple[int, str, str, bool], bytes] = {}
 
 
 def _method_frame(channel: int, exchange: str, routing_key: str, mandatory: bool) -> bytes:
@@ -71,7 +73,7 @@ def _method_frame(channel: int, exchange: str, routing_key: str, mandatory: bool
 
 def encode_table(table: dict[str, Any]) -> bytes:
     """A field table with its length, as py-amqp's ``_write_table`` writes it."""
-    parts = []
+    parts: list[bytes] = []
     append = parts.append
     for key, value in table.items():
         append(_shortstr(key))
@@ -149,7 +151,10 @@ _TIMESTAMP_ITEM = _shortstr("timestamp") + b"S"
 _TXID_ITEMS = {False: _shortstr("txid") + b"I", True: _shortstr("txid") + b"L"}
 _UUID_LENGTH = 36
 _OWN_CONSTANTS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
-_OWN_STRUCTS: dict[tuple, tuple[Any, int]] = {}
+#: The lengths that vary and the constants: (content type, time text, a 64-bit txid, (app_id, origin item)).
+_OwnKey = tuple[int, int, bool, tuple[bytes, bytes]]
+#: -> the Struct's pack and the length of the headers table it packs
+_OWN_STRUCTS: dict[_OwnKey, tuple[Callable[..., bytes], int]] = {}
 
 
 def own_content_header(body_length: int, content_type: str | None, correlation_id: str, message_id: str,
@@ -167,7 +172,7 @@ def own_content_header(body_length: int, content_type: str | None, correlation_i
     content = content_type.encode("utf-8", "surrogatepass")
     time_text = utc_time.encode()
     wide = txid > 2147483647 or txid < -2147483647
-    key = (len(content), len(time_text), wide, constants)
+    key: _OwnKey = (len(content), len(time_text), wide, constants)
     pack, table_length = _OWN_STRUCTS.get(key) or _own_struct(key)
     return pack(BASIC_CLASS, 0, body_length, _OWN_FLAGS, len(content), content, table_length, constants[1],
                 _SEQUENCE_ITEM, sequence, _TIMESTAMP_ITEM, len(time_text), time_text, _TXID_ITEMS[wide], txid,
@@ -183,7 +188,7 @@ def _own_constants(app_id: str, origin: str) -> tuple[bytes, bytes]:
     return made
 
 
-def _own_struct(key: tuple) -> tuple[Any, int]:
+def _own_struct(key: _OwnKey) -> tuple[Callable[..., bytes], int]:
     content, time_text, wide, (app, origin_item) = key
     table = (f"{len(origin_item)}s{len(_SEQUENCE_ITEM)}sq{len(_TIMESTAMP_ITEM)}sI{time_text}s"
              f"{len(_TXID_ITEMS[wide])}s{'q' if wide else 'i'}")

@@ -26,6 +26,8 @@ from .mapping import Message, MessageLimits
 logger = logging.getLogger(__name__)
 
 Verdict = str | None
+#: What tells a returned message apart: exchange, routing key, message_id and correlation_id.
+Identity = tuple[str, str, Any, Any]
 
 #: Reply codes with which RabbitMQ closes a channel or connection because of something a message
 #: carried (a property or header it refuses, a frame it cannot take): not a restart (320) or a network loss.
@@ -53,7 +55,7 @@ class ConfirmWindow:
         self.returned: dict[int, str] = {}
         # Returns are rare: unsettled messages are indexed by identity only when one
         # comes, each message once, instead of for every message published.
-        self._by_identity: defaultdict[tuple, deque[int]] = defaultdict(deque)
+        self._by_identity: defaultdict[Identity, deque[int]] = defaultdict(deque)
         self._last_indexed = 0
 
     def sent(self, first_tag: int, indices: list[int]) -> None:
@@ -108,7 +110,7 @@ class ConfirmWindow:
         self._last_indexed = 0
 
 
-def _identity(exchange: str, routing_key: str, properties: dict[str, Any]) -> tuple:
+def _identity(exchange: str, routing_key: str, properties: dict[str, Any]) -> Identity:
     return exchange, routing_key, properties.get("message_id"), properties.get("correlation_id")
 
 
@@ -163,7 +165,7 @@ class Publisher:
         if self._channel is None or self._channel_connection is not self.link.connection:
             try:
                 self._open_channel()
-            except (*self.link.errors, OSError) as exc:
+            except self.link.connect_errors as exc:
                 self.link.close()
                 raise BrokerUnavailable(f"RabbitMQ {self.settings.display()}: opening a channel failed: "
                                         f"{self.link.describe(exc)}") from None
@@ -175,14 +177,15 @@ class Publisher:
         if self._channel is not None:
             close_quietly(self._channel)
             self._channel = None
-        channel = self.link.connection.channel()
+        connection = self.link.require_connection()
+        channel = connection.channel()
         if self.confirm:
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
         channel.events["basic_return"].add(self._on_return)
         self._channel = channel
-        self._channel_connection = self.link.connection
+        self._channel_connection = connection
         self._tag = 0
 
     def close(self) -> None:
@@ -201,7 +204,7 @@ class Publisher:
     def limits(self) -> MessageLimits:
         """What a message must respect on this connection: its frame size, login user and message size."""
         self.connect()
-        return MessageLimits(frame_max=self.link.connection.connection.frame_max,
+        return MessageLimits(frame_max=self.link.require_connection().connection.frame_max,
                              user_id=self.settings.login_user(), max_message_size=self.settings.max_message_size)
 
     # flow control
@@ -269,8 +272,9 @@ class Publisher:
         py-amqp does this before every message it publishes; once per window is enough to notice a block.
         """
         try:
+            connection = self.link.require_connection()
             for _ in range(1000):
-                self.link.connection.drain_events(timeout=0)
+                connection.drain_events(timeout=0)
         except TimeoutError:
             pass
         except self.link.errors as exc:
@@ -287,7 +291,7 @@ class Publisher:
         index, reconnected = 0, False
         while index < len(messages):
             frames, sent, size = [], [], 0
-            connection = self.link.connection.connection
+            connection = self.link.require_connection().connection
             channel_id, frame_max, mandatory = self._channel.channel_id, connection.frame_max, self.confirm
             while index < len(messages) and size < self.write_chunk:
                 message = messages[index]
@@ -362,10 +366,11 @@ class Publisher:
                 if remaining <= 0:
                     self._time_out()
                     break
+                connection = self.link.require_connection()
                 try:
-                    self.link.connection.drain_events(timeout=min(remaining, 1.0))
+                    connection.drain_events(timeout=min(remaining, 1.0))
                 except TimeoutError:
-                    self.link.connection.heartbeat_check()
+                    connection.heartbeat_check()
                 except self.link.errors as exc:
                     self._lost(exc)
         finally:

@@ -24,11 +24,12 @@ def tls_requested(use_tls: bool, url: str) -> bool:
 _SSLContext = ssl.SSLContext
 
 
-class ContextSSLTransport(SSLTransport):
+# py-amqp ships no type hints and no stubs exist for it: to mypy its SSLTransport is Any.
+class ContextSSLTransport(SSLTransport):  # type: ignore[misc]
     """An SSLTransport that wraps its socket with the given SSLContext, checking the server's name."""
 
     def __init__(self, host: str, connect_timeout: float | None = None, ssl: Any = None, **kwargs: Any) -> None:
-        self.context = ssl
+        self.context: _SSLContext = ssl
         super().__init__(host, connect_timeout=connect_timeout, ssl=None, **kwargs)
 
     def _wrap_socket(self, sock: Any, **sslopts: Any) -> ssl.SSLSocket:
@@ -38,8 +39,9 @@ class ContextSSLTransport(SSLTransport):
 class ContextConnection(pyamqp.Connection):
     """A py-amqp connection that uses :class:`ContextSSLTransport` when given an SSLContext."""
 
-    def Transport(self, host, connect_timeout, ssl=False, read_timeout=None, write_timeout=None,
-                  socket_settings=None, **kwargs):
+    def Transport(self, host: str, connect_timeout: float | None, ssl: Any = False,
+                  read_timeout: float | None = None, write_timeout: float | None = None,
+                  socket_settings: dict[int, int] | None = None, **kwargs: Any) -> Any:
         if not isinstance(ssl, _SSLContext):
             return super().Transport(host, connect_timeout, ssl=ssl, read_timeout=read_timeout,
                                      write_timeout=write_timeout, socket_settings=socket_settings, **kwargs)

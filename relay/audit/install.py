@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 
 from ..core.secrets import redact_url
 from ..pgq.consumer import source_error
@@ -99,20 +101,29 @@ def install_audit_sql(dsn: str, connect_timeout: int = 10) -> InstallResult:
         with conn, conn.cursor() as cur:  # one transaction: committed on success, rolled back on error
             cur.execute(LOCK_SQL, (LOCK_NAME,))
             cur.execute("SELECT to_regclass('mikkoo.audit') IS NOT NULL")
-            (existed,) = cur.fetchone()
+            existed = _value(cur)
             cur.execute(FINGERPRINT_SQL)
-            (before,) = cur.fetchone()
+            before = _value(cur)
             for name, sql in files:
                 doing = f"running {name}"
                 cur.execute(sql)
             doing = "installing the audit SQL"
             cur.execute(FINGERPRINT_SQL)
-            (after,) = cur.fetchone()
+            after = _value(cur)
             cur.execute("SELECT count(*) FROM mikkoo.audit")
-            (rows,) = cur.fetchone()
+            rows = _value(cur)
     except psycopg2.Error as exc:
         raise source_error(dsn, exc, doing) from None
     finally:
         conn.close()
     action = CURRENT if existed and before == after else UPGRADED if existed else INSTALLED
     return InstallResult(action=action, audit_rows=rows, source=redact_url(dsn))
+
+
+def _value(cur: psycopg2.extensions.cursor) -> Any:
+    """The one value of a query that returns one row of one column (an aggregate, or no FROM)."""
+    row = cur.fetchone()
+    if row is None:  # not with these queries; were it so, the install fails as on any SQL error
+        raise psycopg2.ProgrammingError("no row to fetch")
+    (value,) = row
+    return value

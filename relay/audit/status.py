@@ -164,7 +164,7 @@ def judge(reading: SourceReading | None, *, read_error: str = "", failing: bool 
     audit, pgq = reading.audit, reading.pgq
     limit = format_age(stuck_after)
     outstanding = audit.outstanding if audit else 0
-    if outstanding and audit.oldest_outstanding_age and audit.oldest_outstanding_age > stuck_after:
+    if audit and outstanding and audit.oldest_outstanding_age and audit.oldest_outstanding_age > stuck_after:
         return Verdict(STUCK, f"{_plural(outstanding, 'audited event', _over(audit.outstanding_partial))} "
                               f"outstanding, the oldest for {format_age(audit.oldest_outstanding_age)} "
                               f"(limit {limit})")
@@ -179,7 +179,7 @@ def judge(reading: SourceReading | None, *, read_error: str = "", failing: bool 
     if not pgq.registered:
         return Verdict(BEHIND, "the relay's PgQ consumer is not registered yet: it registers on its first run")
     moving = []
-    if outstanding:
+    if audit and outstanding:
         moving.append(f"{_plural(outstanding, 'audited event', _over(audit.outstanding_partial))} outstanding "
                       f"(the oldest {format_age(audit.oldest_outstanding_age)} old)")
     if pgq.pending_events:

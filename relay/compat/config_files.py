@@ -93,8 +93,11 @@ class LimitedInterpolation(configparser.BasicInterpolation):
     otherwise expand a small file into gigabytes.
     """
 
+    #: id of a value's list of parts being expanded -> (parts counted, their characters)
+    _expanded: dict[int, tuple[int, int]]
+
     def before_get(self, parser, section, option, value, defaults):
-        self._expanded: dict[int, tuple[int, int]] = {}
+        self._expanded = {}
         return super().before_get(parser, section, option, value, defaults)
 
     def _interpolate_some(self, parser, option, accum, rest, section, map, depth):

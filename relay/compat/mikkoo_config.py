@@ -6,7 +6,7 @@ import unicodedata
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import yaml
 from django.conf import settings
@@ -139,7 +139,9 @@ def parse(text: str) -> MikkooConfig:
     workers = application.mapping("workers", keys=None)
     if not workers.value:
         raise ConfigError(workers.path, "no workers defined")
-    queues, notes, seen = [], [], {}
+    queues: list[QueueConfig] = []
+    notes: list[str] = []
+    seen: dict[str, str] = {}
     for worker_name, value in workers.value.items():
         path = workers.at(worker_name)
         if not isinstance(worker_name, str):
@@ -265,6 +267,11 @@ class _Mapping:
         if name_problem(text.strip()) is not None:
             text = text.encode("unicode_escape").decode("ascii")
         return f"{self.path}/{text}" if self.path else text
+
+    @overload
+    def mapping(self, key: str, keys: Iterable[str] | None, required: Literal[True] = ...) -> _Mapping: ...
+    @overload
+    def mapping(self, key: str, keys: Iterable[str] | None, required: bool) -> _Mapping | None: ...
 
     def mapping(self, key: str, keys: Iterable[str] | None, required: bool = True) -> _Mapping | None:
         """The mapping under ``key`` knowing ``keys`` (None: any); None if it is optional and empty."""

@@ -54,7 +54,9 @@ def environment_notes(application: dict[str, Any], logging: Any) -> list[str]:
 
 def _level(config: dict[str, Any]) -> str | None:
     """The root level of a dictConfig, else that of mikkoo's own logger."""
-    loggers = config.get("loggers") if isinstance(config.get("loggers"), dict) else {}
+    loggers = config.get("loggers")
+    if not isinstance(loggers, dict):
+        loggers = {}
     for candidate in (config.get("root"), loggers.get(""), loggers.get("mikkoo")):
         if isinstance(candidate, dict) and str(candidate.get("level", "")).upper() in _LEVELS:
             return str(candidate["level"]).upper()

@@ -21,10 +21,11 @@ def import_config(config: MikkooConfig) -> ImportResult:
     with transaction.atomic():
         connections, changes = _import_connections(config.queues)
         for queue in config.queues:
-            fields = {**queue.model_fields(), "connection": connections[queue.connection]}
+            connection = connections[queue.connection]
+            fields = {**queue.model_fields(), "connection": connection}
             row, outcome, changed = upsert_by_name(RelayedQueue, queue.name, fields, queue.path)
             changes.append(Change("queue", row.name, outcome, _detail(outcome, changed, (
-                f"PgQ queue {row.queue_name} on {row.display_source()}, connection {row.connection.name}"))))
+                f"PgQ queue {row.queue_name} on {row.display_source()}, connection {connection.name}"))))
     return ImportResult(tuple(changes), config.notes)
 
 

@@ -2,22 +2,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from ..core.errors import ConfigError
 
+_Row = TypeVar("_Row", bound=models.Model)
 
-def upsert_by_name(model: type[models.Model], name: str, fields: dict[str, Any], path: str,
-                   key_names: Mapping[str, str] | None = None) -> tuple[Any, str, list[str]]:
+
+def upsert_by_name(model: type[_Row], name: str, fields: dict[str, Any], path: str,
+                   key_names: Mapping[str, str] | None = None) -> tuple[_Row, str, list[str]]:
     """Create or update the row called ``name``; returns it, "created"/"updated"/"unchanged" and the fields changed.
 
     A value the model refuses becomes a :class:`ConfigError` at ``path``, naming
     the field (as the file calls it, through ``key_names``) but never its value.
     """
-    row = model.objects.filter(name=name).first()
+    row = model._default_manager.filter(name=name).first()
     if row is None:
         row, outcome, changed = model(name=name, **fields), "created", list(fields)
     else:

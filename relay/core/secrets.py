@@ -212,7 +212,7 @@ def _decode(part: str) -> str:
 
 
 def _mask_query(rest: str) -> str:
-    def mask(match: re.Match) -> str:
+    def mask(match: re.Match[str]) -> str:
         return f"{match['key']}={MASK}" if unquote(match["key"]) in SECRET_KEYS else match[0]
 
     path, question, query = rest.partition("?")

@@ -58,6 +58,8 @@ class AmqpTarget:
 
     def __init__(self, settings: QueueSettings, connections: Connections, observers: Sequence[RelayObserver] = (),
                  *, window_size: int = 2000, first_window_size: int = 250, max_isolation_rounds: int = 64) -> None:
+        if not isinstance(settings.target, AmqpTargetSettings):
+            raise TypeError(f"AmqpTarget publishes to RabbitMQ: {type(settings.target).__name__} is not for it")
         self.settings = settings
         self.target: AmqpTargetSettings = settings.target
         self.connections = connections
@@ -82,6 +84,12 @@ class AmqpTarget:
                 yield
             finally:
                 self.publisher = None
+
+    def _publisher(self) -> Publisher:
+        """The publisher :meth:`opened` holds: batches are relayed inside it."""
+        if self.publisher is None:
+            raise RuntimeError("AmqpTarget relays batches only inside opened()")
+        return self.publisher
 
     def relay_batch(self, consumer: PgqConsumer, batch_id: int, until: float | None = None) -> RelayResult:
         """Publish one batch and finish it, or stop after a window once ``until`` has passed.
@@ -110,6 +118,7 @@ class AmqpTarget:
             if in_flight is not None:
                 self._record(consumer, batch_id, in_flight, result)
             if result.cut_short:
+                assert in_flight is not None  # the loop cuts a batch short only after sending a window
                 consumer.save_progress(batch_id, in_flight.last_event_id)
                 result.batches = 0
             else:
@@ -136,7 +145,8 @@ class AmqpTarget:
         queue, identity, persistent = self.settings.queue_name, self.identity, self.target.persistent
         ids = zip(window, new_correlation_ids(len(window)), self.sequence.take(len(window)),
                   stable_message_ids(queue, window), strict=True)
-        limits = self.publisher.limits()
+        publisher = self._publisher()
+        limits = publisher.limits()
         for event, correlation_id, sequence, message_id in ids:
             try:
                 messages.append(event_to_message(event, queue=queue, identity=identity, persistent=persistent,
@@ -154,7 +164,7 @@ class AmqpTarget:
         audit_ids = ([producer_message_id(event, message) for event, message in zip(events, messages, strict=True)]
                      if audited else None)
         return SentWindow(size=len(window), last_event_id=window[-1].id, events=events, poison=poison,
-                          unmapped=unmapped, confirms=self.publisher.send(messages), audit_ids=audit_ids)
+                          unmapped=unmapped, confirms=publisher.send(messages), audit_ids=audit_ids)
 
     def _isolate(self, messages: Sequence[Message], verdicts: list[Verdict]) -> list[Verdict]:
         """Find which messages made RabbitMQ close the channel or connection: they alone are charged a failure.
@@ -169,11 +179,12 @@ class AmqpTarget:
         verdicts = list(verdicts)
         groups = [[index for index, verdict in enumerate(verdicts) if isinstance(verdict, BrokerClosed)]]
         rounds = 0
+        publisher = self._publisher()
         while groups and rounds < self.max_isolation_rounds:
             group = groups.pop()
             rounds += 1
             closed = []
-            for index, verdict in zip(group, self.publisher.publish([messages[i] for i in group]), strict=True):
+            for index, verdict in zip(group, publisher.publish([messages[i] for i in group]), strict=True):
                 verdicts[index] = verdict
                 if isinstance(verdict, BrokerClosed):
                     closed.append(index)
@@ -192,7 +203,7 @@ class AmqpTarget:
         waited = time.monotonic()
         for observer in self.observers:
             observer.awaiting_confirms(self.settings.name, len(sent.confirms.unsettled))
-        verdicts = self.publisher.settle(sent.confirms)
+        verdicts = self._publisher().settle(sent.confirms)
         if any(isinstance(verdict, BrokerClosed) for verdict in verdicts):
             verdicts = self._isolate(sent.confirms.messages, verdicts)
         for observer in self.observers:
@@ -213,20 +224,20 @@ class AmqpTarget:
         self.policy.record(consumer, batch_id, fates)
         consumer.forget_failures(recovered)
         if sent.audit_ids is not None:
-            self._mark_audit(consumer, sent, verdicts, fates.dead)
+            self._mark_audit(consumer, sent, sent.audit_ids, verdicts, fates.dead)
         result.events += sent.size
         result.retried += len(fates.retry)
         result.dead_lettered += len(fates.dead)
 
     @staticmethod
-    def _mark_audit(consumer: PgqConsumer, sent: SentWindow, verdicts: list[str | None],
+    def _mark_audit(consumer: PgqConsumer, sent: SentWindow, audit_ids: list[str | None], verdicts: list[str | None],
                     dead: list[tuple[Event, str, int]]) -> None:
-        """Mark the window's audited events: confirmed, or dead-lettered with the reason."""
+        """Mark the window's audited events (``audit_ids``, its own): confirmed, or dead-lettered with the reason."""
         # With confirms off a message counts as published once sent: the audit says what the relay's books say.
-        confirmed = [mid for mid, verdict in zip(sent.audit_ids, verdicts, strict=True) if mid and verdict is None]
+        confirmed = [mid for mid, verdict in zip(audit_ids, verdicts, strict=True) if mid and verdict is None]
         dead_marks = []
         if dead:
-            by_event = {event.id: mid for event, mid in zip(sent.events, sent.audit_ids, strict=True) if mid}
+            by_event = {event.id: mid for event, mid in zip(sent.events, audit_ids, strict=True) if mid}
             for event, reason, _ in dead:
                 # Poison events were never mapped: their id comes from ev_extra3 itself.
                 mid = by_event.get(event.id) or producer_message_id(event)

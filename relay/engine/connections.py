@@ -14,7 +14,7 @@ import select
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -45,10 +45,10 @@ class SourceConnection(Database):
 class Connections(Protocol):
     """What the engine asks for its connections."""
 
-    def source(self, dsn: str) -> Any:
+    def source(self, dsn: str) -> AbstractContextManager[Any]:
         """A context manager lending an open psycopg2 connection to ``dsn``."""
 
-    def broker(self, settings: BrokerSettings) -> Any:
+    def broker(self, settings: BrokerSettings) -> AbstractContextManager[BrokerLink]:
         """A context manager lending a :class:`BrokerLink` (connected on first use)."""
 
     def preparation(self, dsn: str, queue: str, consumer: str) -> bool | None:
@@ -160,8 +160,9 @@ class ConnectionPool:
         """Close connections nobody used for ``idle_seconds``; how many were closed."""
         now = time.monotonic()
         closed = 0
+        pools: tuple[dict[Any, _Kept], ...] = (self._sources, self._brokers)  # by dsn, by BrokerSettings
         with self._lock:
-            for kept_by_key in (self._sources, self._brokers):
+            for kept_by_key in pools:
                 for key, kept in list(kept_by_key.items()):
                     if not kept.in_use and now - kept.last_used > self.idle_seconds:
                         del kept_by_key[key]

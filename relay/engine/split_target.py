@@ -44,6 +44,8 @@ class SplitTarget:
     delivered_as = "inserted into target queues"
 
     def __init__(self, settings: QueueSettings, *, window_size: int = 2000) -> None:
+        if not isinstance(settings.target, PgqTargetSettings):
+            raise TypeError(f"SplitTarget splits into PgQ queues: {type(settings.target).__name__} is not for it")
         self.settings = settings
         self.target: PgqTargetSettings = settings.target
         self.policy = FailurePolicy(settings.max_failures, settings.retry_delay)
@@ -59,6 +61,12 @@ class SplitTarget:
             finally:
                 self.database = None
 
+    def _database(self) -> PgqTarget:
+        """The target database :meth:`opened` connected to: batches are relayed inside it."""
+        if self.database is None:
+            raise RuntimeError("SplitTarget relays batches only inside opened()")
+        return self.database
+
     def relay_batch(self, consumer: PgqConsumer, batch_id: int, until: float | None = None) -> RelayResult:
         """Apply one batch to the target database and finish it, or only finish it if it was applied before.
 
@@ -68,7 +76,7 @@ class SplitTarget:
         """
         started = time.monotonic()
         result = RelayResult(queue=self.settings.name, batches=1, delivered_as=self.delivered_as)
-        database = self.database
+        database = self._database()
         try:
             batch = consumer.batch_info(batch_id)
             applied = database.begin_batch(batch)
@@ -101,9 +109,10 @@ class SplitTarget:
                 by_queue.setdefault(event.extra1, []).append(event)
             else:
                 failed.append((event, NO_TARGET_QUEUE, True))
-        refused = self.database.refusals(by_queue, create=self.target.create_target_queues)
+        database = self._database()
+        refused = database.refusals(by_queue, create=self.target.create_target_queues)
         for queue, queue_events in by_queue.items():
-            reason = refused.get(queue) or self.database.insert(queue, queue_events)
+            reason = refused.get(queue) or database.insert(queue, queue_events)
             if reason is None:
                 result.published += len(queue_events)
             else:
@@ -113,7 +122,7 @@ class SplitTarget:
                    + [Failure(event.id, reason, dead=True) for event, reason, _ in fates.dead])
         self._log_failures(batch, records)
         self.policy.record(consumer, batch.batch_id, fates)
-        self.database.record_failures(batch, records)
+        database.record_failures(batch, records)
         result.events += len(events)
         result.retried += len(fates.retry)
         result.dead_lettered += len(fates.dead)
@@ -128,7 +137,7 @@ class SplitTarget:
         if not applied.retried and not applied.dead_lettered:
             return
         for events in consumer.iter_event_windows(batch.batch_id, self.window_size):
-            failures = {f.event_id: f for f in self.database.failures_of(batch, [event.id for event in events])}
+            failures = {f.event_id: f for f in self._database().failures_of(batch, [event.id for event in events])}
             fates = Fates(
                 retry=[(event, failures[event.id].reason)
                        for event in events if event.id in failures and not failures[event.id].dead],

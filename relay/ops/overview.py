@@ -155,7 +155,8 @@ def queue_row(queue: Any, samples: list[Sample], now: datetime) -> QueueRow:
     recent = samples and now - samples[-1].taken_at <= max_gap()
     rate_points = rates(samples)
     last = samples[-1] if recent else None
-    rate_now = rate_points[-1][1] if recent and rate_points and rate_points[-1][0] == last.taken_at else None
+    rate_now = (rate_points[-1][1] if last is not None and rate_points and rate_points[-1][0] == last.taken_at
+                else None)
     chart, label, peaks = None, "no samples in the last hour", ""
     if samples:
         lag_points = [(s.taken_at, s.consumer_lag) for s in samples]
@@ -212,11 +213,12 @@ def overview(now: datetime, page_number: Any = 1, state: str | None = None) -> O
     listed = list(page.object_list)
     by_queue: dict[int, list[Sample]] = {queue.pk: [] for queue in listed}
     # Tuples, not model instances: a page's hour is 3,000 samples, and building models was most of its time.
-    for queue_id, *fields in (QueueSample.objects
-                              .filter(queue_id__in=list(by_queue), taken_at__gte=now - WINDOW - max_gap())
-                              .order_by("queue_id", "taken_at")
-                              .values_list("queue_id", "taken_at", "published", "consumer_lag", "pending_events")):
-        by_queue[queue_id].append(Sample(*fields))
+    for queue_id, taken_at, published, consumer_lag, pending_events in (
+            QueueSample.objects
+            .filter(queue_id__in=list(by_queue), taken_at__gte=now - WINDOW - max_gap())
+            .order_by("queue_id", "taken_at")
+            .values_list("queue_id", "taken_at", "published", "consumer_lag", "pending_events")):
+        by_queue[queue_id].append(Sample(taken_at, published, consumer_lag, pending_events))
     rows = [queue_row(queue, by_queue[queue.pk], now) for queue in listed]
     newest = max((row.sampled_at for row in rows if row.sampled_at), default=None)
     return Overview(page=page, rows=rows, counts=counts, total=sum(n for _, n in counts), state=state, read_at=now,

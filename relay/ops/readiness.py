@@ -82,7 +82,7 @@ class Readiness:
 
     def as_dict(self, details: bool = True) -> dict[str, Any]:
         """As JSON; without ``details`` only healthy or not, overall, for the service and per queue."""
-        service = {"healthy": self.service.healthy}
+        service: dict[str, Any] = {"healthy": self.service.healthy}
         if details:
             service.update(self.service.checks, problems=self.service.problems)
         return {**self.queues.as_dict(details), "healthy": self.healthy, "service": service}

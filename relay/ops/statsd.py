@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+from typing import Any
 
 from django.conf import settings
 
@@ -48,7 +49,8 @@ class StatsdSocket:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._target: tuple[str, int] | None = None
-        self._address: tuple[str, int] | None = None
+        #: Where the datagrams go, as getaddrinfo() gave it.
+        self._address: tuple[Any, ...] | None = None
         self._resolved_at = 0.0
 
     def send(self, host: str, port: int, payload: bytes) -> None:
@@ -58,10 +60,12 @@ class StatsdSocket:
                 if self._sock is None:
                     self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 now = time.monotonic()
-                if self._target != (host, port) or now - self._resolved_at > self.resolve_seconds:
-                    self._address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+                address = self._address
+                # No address means no target either (_forget() drops both): it was to be resolved anyway.
+                if address is None or self._target != (host, port) or now - self._resolved_at > self.resolve_seconds:
+                    address = self._address = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_DGRAM)[0][4]
                     self._target, self._resolved_at = (host, port), now
-                self._sock.sendto(payload, self._address)
+                self._sock.sendto(payload, address)
             except OSError:
                 self._forget()
                 raise

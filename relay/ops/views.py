@@ -30,6 +30,16 @@ def _is_staff(request: HttpRequest) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
 
+def _answered(response: JsonResponse) -> JsonResponse:
+    """``response``, a 503 included, is the endpoint's answer, not a server error: Django does not log it.
+
+    django.utils.log.log_response skips a response marked ``_has_been_logged``, a private attribute that
+    django-stubs does not declare.
+    """
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def _has_token(request: HttpRequest, token: str) -> bool:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
@@ -41,11 +51,9 @@ def health(request: HttpRequest) -> JsonResponse:
     """Every enabled queue's health: the same engine as ``manage.py relay_health``, answering within a second."""
     report = check_health(deadline=settings.RELAY_HEALTH_DEADLINE_SECONDS, cached=True)
     details = _is_staff(request) or _has_token(request, settings.RELAY_HEALTH_TOKEN)
-    response = JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503)
     # A 503 is this endpoint's answer, not a server error: Django would log one ERROR line per poll
     # (and send it to Sentry). The problems are in the answer and in relay_health.
-    response._has_been_logged = True
-    return response
+    return _answered(JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503))
 
 
 @never_cache
@@ -53,9 +61,7 @@ def health(request: HttpRequest) -> JsonResponse:
 def live(request: HttpRequest) -> JsonResponse:
     """For restarts: this process answers and reaches Django's database (status only, for anyone)."""
     health = check_live()
-    response = JsonResponse({"live": health.healthy}, status=200 if health.healthy else 503)
-    response._has_been_logged = True  # a 503 here is an answer, not a server error
-    return response
+    return _answered(JsonResponse({"live": health.healthy}, status=200 if health.healthy else 503))
 
 
 @never_cache
@@ -64,9 +70,7 @@ def ready(request: HttpRequest) -> JsonResponse:
     """Whether the relay can do its job: Django's database, Celery's broker, a worker, beat, every queue."""
     report = check_ready(deadline=settings.RELAY_HEALTH_DEADLINE_SECONDS)
     details = _is_staff(request) or _has_token(request, settings.RELAY_HEALTH_TOKEN)
-    response = JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503)
-    response._has_been_logged = True
-    return response
+    return _answered(JsonResponse(report.as_dict(details=details), status=200 if report.healthy else 503))
 
 
 @never_cache

@@ -1,7 +1,7 @@
 """One PostgreSQL connection whose library errors become the relay's own, naming the database without its password."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 import psycopg2
 
@@ -37,7 +37,7 @@ class Database:
         self._conn: Any = connection
         self._borrowed = connection is not None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self.connect()
         try:
             self.opened()
@@ -79,7 +79,7 @@ class Database:
         """Whether the connection is gone: closed, or lost by the server or the network."""
         return self._conn is None or bool(self._conn.closed)
 
-    def _run(self, doing: str, sql: str, params: Any = None, fetch: bool = True) -> list[tuple]:
+    def _run(self, doing: str, sql: str, params: Any = None, fetch: bool = True) -> list[tuple[Any, ...]]:
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from ..core.errors import SourceUnavailable
 from .database import Database
@@ -67,7 +68,7 @@ class StatusReader(Database):
         self._run("setting time limits", "SET statement_timeout = %s; SET lock_timeout = %s",
                   (self.statement_timeout_ms, self.lock_timeout_ms), fetch=False)
 
-    def query(self, doing: str, sql: str, params: object = None) -> list[tuple]:
+    def query(self, doing: str, sql: str, params: object = None) -> list[tuple[Any, ...]]:
         return self._run(doing, sql, params)
 
     def pgq_state(self, queue: str, consumer: str) -> PgqState:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from typing import TextIO
 
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import ValidationError
@@ -25,7 +26,9 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, email: str, password_stdin: bool, **options):
         password = None
         if password_stdin:
-            password = options.get("stdin", sys.stdin).readline().rstrip("\r\n")
+            # The stream given to call_command(), else the process's (options.get() with a default types as Any | None).
+            stdin: TextIO = options["stdin"] if "stdin" in options else sys.stdin
+            password = stdin.readline().rstrip("\r\n")
             if not password:
                 raise CommandError("--password-stdin: standard input holds no password")
         user_model = get_user_model()

@@ -98,9 +98,11 @@ def run_slice(queue_id: int, worker: str = "") -> RelayResult | None:
 
 def _log_failure(queue: RelayedQueue, error: str) -> None:
     status = QueueStatus.objects.get(queue=queue)
+    # The failure just recorded set a backoff; a success recorded since (elsewhere) has cleared it.
+    backoff = status.backoff_until
+    wait = (backoff - timezone.now()).total_seconds() if backoff is not None else 0
     logger.error("queue=%s relay failed (%d in a row, next attempt in %d s): %s", queue.name,
-                 status.failures_in_a_row, (status.backoff_until - timezone.now()).total_seconds(), error,
-                 extra={"queue": queue.name})
+                 status.failures_in_a_row, wait, error, extra={"queue": queue.name})
 
 
 def _work_left(queue: RelayedQueue, pool) -> bool:

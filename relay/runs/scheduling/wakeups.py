@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from celery import bootsteps
 from django.conf import settings
@@ -29,6 +30,9 @@ from ...core.errors import RelayError
 from ...core.secrets import redact_url
 from ...pgq.database import first_line
 from ...pgq.watch import QueueWatch
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +134,7 @@ class Waker:
         self._thread = threading.Thread(target=self._run, name="relay-wakeups", daemon=True)
         # This thread's Django connection, held here too: were the pool to fork a new child, the
         # child must not close it (thread-local storage of threads that are gone is freed in a child).
-        self._database = None
+        self._database: BaseDatabaseWrapper | None = None
 
     def start(self) -> None:
         self._thread.start()
