@@ -80,10 +80,10 @@ def publish(queue: str, routing_key: str, body: Any, *, exchange: str = "", head
             order.save()
             publish("orders", "order.created", {"id": order.id}, exchange="events")
     """
-    message_id = new_correlation_ids(1)[0] if audited else None
-    columns = _event_columns(queue, message_id, routing_key, body, exchange=exchange, headers=headers,
-                             properties=properties, content_type=content_type)
-    return _write(queue, [columns], [message_id] if audited else None, using, cursor)[0]
+    message_ids = new_correlation_ids(1) if audited else None
+    columns = _event_columns(queue, message_ids[0] if message_ids else None, routing_key, body, exchange=exchange,
+                             headers=headers, properties=properties, content_type=content_type)
+    return _write(queue, [columns], message_ids, using, cursor)[0]
 
 
 def publish_many(queue: str, events: Iterable[Mapping[str, Any]], *, audited: bool = False, using: str | None = None,
@@ -118,14 +118,14 @@ def publish_many(queue: str, events: Iterable[Mapping[str, Any]], *, audited: bo
                                     for id in shipped], cursor=cursor)
     """
     events = list(events)
-    message_ids = new_correlation_ids(len(events)) if audited else [None] * len(events)
+    message_ids = new_correlation_ids(len(events)) if audited else None
     columns = []
-    for index, (event, message_id) in enumerate(zip(events, message_ids, strict=True)):
+    for index, event in enumerate(events):
         try:
-            columns.append(_event_columns(queue, message_id, **event))
+            columns.append(_event_columns(queue, message_ids[index] if message_ids else None, **event))
         except InvalidEvent as exc:
             raise InvalidEvent(f"events[{index}].{exc.field}", exc.rule) from None
-    return _write(queue, columns, message_ids if audited else None, using, cursor) if columns else []
+    return _write(queue, columns, message_ids, using, cursor) if columns else []
 
 
 def _event_columns(queue: str, message_id: str | None, /, routing_key: str, body: Any, *, exchange: str = "",
@@ -149,7 +149,7 @@ def _event_columns(queue: str, message_id: str | None, /, routing_key: str, body
         properties["message_id"] = message_id
         headers["pgq_queue"] = queue
     columns = EventColumns(_text("routing_key", routing_key), data, _text("exchange", exchange),
-                           _text("content_type", content_type, optional=True),
+                           _optional_text("content_type", content_type),
                            _json("properties", properties, allow_nan=True) if properties else None,
                            _json("headers", headers, allow_nan=True) if headers else None)
     try:
@@ -160,10 +160,13 @@ def _event_columns(queue: str, message_id: str | None, /, routing_key: str, body
     return columns
 
 
-def _text(field: str, value: Any, optional: bool = False) -> str | None:
+def _optional_text(field: str, value: Any) -> str | None:
+    """``value``, None or a ``str`` that a PostgreSQL text column can hold."""
+    return None if value is None else _text(field, value)
+
+
+def _text(field: str, value: Any) -> str:
     """``value``, a ``str`` that a PostgreSQL text column can hold."""
-    if value is None and optional:
-        return None
     if not isinstance(value, str):
         raise TypeError(f"{field} must be a str, not {type(value).__name__}")
     if "\x00" in value:

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from ..core.events import Event
 from ..core.identity import VARIANT_DIGITS, RelayIdentity
@@ -141,7 +141,7 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _where(path: tuple) -> str:
+def _where(path: tuple[Any, ...]) -> str:
     """Where in a header table a value is: `` at ["a"][0]``, or nothing for the table itself."""
     if not path:
         return ""
@@ -184,16 +184,16 @@ def _too_long(text: str) -> bool:
 
 
 def _shortstr(name: str, value: Any) -> str:
-    value = _text(name, value)
-    if not value.isascii():
-        surrogate = _lone_surrogate(value)
+    text = _text(name, value)
+    if not text.isascii():
+        surrogate = _lone_surrogate(text)
         if surrogate:
             raise PoisonEvent(f"ev_extra3 property {name!r} has a lone surrogate ({surrogate}), "
                               "which UTF-8 cannot encode")
-    if _too_long(value):
+    if _too_long(text):
         raise PoisonEvent(f"ev_extra3 property {name!r} is longer than {SHORTSTR_MAX} bytes "
-                          f"({_utf8_size(value)} bytes of UTF-8)")
-    return value
+                          f"({_utf8_size(text)} bytes of UTF-8)")
+    return text
 
 
 def _integer(name: str, value: Any, low: int, high: int) -> int:
@@ -205,19 +205,19 @@ def _integer(name: str, value: Any, low: int, high: int) -> int:
 def _delivery_mode(name: str, value: Any) -> int:
     if isinstance(value, bool) or value not in (1, 2):
         raise PoisonEvent(f"ev_extra3 property {name!r} must be 1 (transient) or 2 (persistent)")
-    return value
+    return cast(int, value)  # 1 or 2, as JSON gave it
 
 
 def _expiration(name: str, value: Any) -> str:
     # RabbitMQ closes the channel on an expiration that is not a count of
     # milliseconds, or one above its maximum, which would fail every message in flight with it.
-    value = _text(name, value)
-    if not value.isascii() or not value.isdigit():
+    text = _text(name, value)
+    if not text.isascii() or not text.isdigit():
         raise PoisonEvent(f"ev_extra3 property {name!r} must be milliseconds as text, e.g. \"60000\"")
-    if len(value) > SHORTSTR_MAX or len(value.lstrip("0")) > 12 or int(value) > EXPIRATION_MAX_MS:
+    if len(text) > SHORTSTR_MAX or len(text.lstrip("0")) > 12 or int(text) > EXPIRATION_MAX_MS:
         raise PoisonEvent(f"ev_extra3 property {name!r} must be at most {EXPIRATION_MAX_MS} milliseconds "
-                          f"(ten years, RabbitMQ's maximum), not {_show(value)}")
-    return value
+                          f"(ten years, RabbitMQ's maximum), not {_show(text)}")
+    return text
 
 
 PROPERTY_CHECKS = {
@@ -323,6 +323,7 @@ def _check_table(column: str, table: dict[str, Any], surrogates: bool = True) ->
     stack: list[Any] = [table]
     depths = [1]
     pop, push, pop_depth, push_depth = stack.pop, stack.append, depths.pop, depths.append
+    key: Any  # a table's key (str) or a list's index (int); annotations cost nothing at run time
     while stack:
         node = pop()
         depth = pop_depth()
@@ -358,13 +359,13 @@ def _check_table(column: str, table: dict[str, Any], surrogates: bool = True) ->
                                   "which is not JSON")
 
 
-def _path(table: dict[str, Any], node: Any, key: Any) -> tuple:
+def _path(table: dict[str, Any], node: Any, key: Any) -> tuple[Any, ...]:
     """The keys and indexes from ``table`` down to ``key`` in its container ``node``, for a reason.
 
     A search of its own, iterative, made only when there is a fault to report.
     """
     parents: dict[int, tuple[Any, Any] | None] = {id(table): None}
-    stack = [table]
+    stack: list[Any] = [table]
     while stack:
         current = stack.pop()
         if current is node:
@@ -373,7 +374,7 @@ def _path(table: dict[str, Any], node: Any, key: Any) -> tuple:
             if type(value) in (dict, list) and id(value) not in parents:
                 parents[id(value)] = (current, step)
                 stack.append(value)
-    steps = [key]
+    steps: list[Any] = [key]
     link = parents.get(id(node))
     while link is not None:
         parent, step = link
@@ -418,7 +419,7 @@ def parse_properties(text: str | None) -> dict[str, Any]:
         names = ", ".join(_name(name) for name in unknown[:10])
         more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
         raise PoisonEvent(f"ev_extra3 has unknown AMQP properties: {names}{more}")
-    properties = {name: PROPERTY_CHECKS[name](name, value) for name, value in given.items()}
+    properties: dict[str, Any] = {name: PROPERTY_CHECKS[name](name, value) for name, value in given.items()}
     if "headers" in properties:
         _headers("ev_extra3 headers", properties["headers"], surrogates)
     return properties
@@ -488,7 +489,7 @@ def stable_message_ids(queue: str, events: Sequence[Event]) -> list[str]:
 
 
 @lru_cache(maxsize=64)
-def _queue_hasher(queue: str):
+def _queue_hasher(queue: str) -> hashlib._Hash:
     """SHA-1 fed with the namespace and the queue: each event's id hashes only its own part."""
     return hashlib.sha1(MESSAGE_ID_NAMESPACE.bytes + f"{queue}\x00".encode())
 
@@ -533,6 +534,7 @@ def content_header_size(properties: dict[str, Any], stop_after: int | None = Non
     size += 4
     stop = stop_after if stop_after is not None else sys.maxsize
     stack = [headers]
+    key: Any  # a table's key (str) or a list's index (int)
     while stack:
         node = stack.pop()
         is_table = type(node) is dict

@@ -49,9 +49,9 @@ def insert_events(queue: str, events: Sequence[EventColumns],
     """
     audited = message_ids is not None
     if len(events) == 1:
-        params = {**events[0]._asdict(), "message_id": message_ids[0] if audited else None}
+        params = {**events[0]._asdict(), "message_id": message_ids[0] if message_ids is not None else None}
     else:
         params = dict(zip(EventColumns._fields, map(array_literal, zip(*events, strict=True)), strict=True),
-                      message_id=array_literal(message_ids) if audited else None)
+                      message_id=array_literal(message_ids) if message_ids is not None else None)
     params["queue"] = queue
     return STATEMENTS[len(events) > 1, audited], params
