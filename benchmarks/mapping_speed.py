@@ -1,11 +1,11 @@
 """Microseconds per event of ``event_to_message``, the pure mapping, on typical events; no services needed.
 
-    python benchmarks/mapping_speed.py                          # relay/mapping.py of this checkout
-    git show main:relay/mapping.py > /tmp/mapping_main.py
-    python benchmarks/mapping_speed.py /tmp/mapping_main.py relay/mapping.py   # compare, interleaved
+    python benchmarks/mapping_speed.py                          # relay/amqp/mapping.py of this checkout
+    git show main:relay/amqp/mapping.py > /tmp/mapping_main.py
+    python benchmarks/mapping_speed.py /tmp/mapping_main.py relay/amqp/mapping.py   # compare, interleaved
 
-Each file given is loaded as a module of the ``relay`` package (its relative
-imports work), and the files are timed in alternation, round after round, so a
+Each file given is loaded as a module of the package of this checkout it lies in, or of ``relay.amqp`` when
+it lies outside (its relative imports work), and the files are timed in alternation, round after round, so a
 neighbour's load on a shared machine hits them alike; a file that has
 ``MessageLimits`` is timed also with the limits of a default RabbitMQ connection. The figure quoted is the
 best round (the least disturbed); the median says how noisy the machine was.
@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from relay.core.events import Event
 from relay.core.identity import RelayIdentity
 
+ROOT = Path(__file__).resolve().parent.parent
 IDENTITY = RelayIdentity(app_id="mikkoo-relay/0.1.0", origin="relay-1.example.com")
 TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 BODY = '{"order": 17, "status": "created", "lines": [{"sku": "A-1", "qty": 2}], "note": "' + "x" * 100 + '"}'
@@ -38,8 +39,11 @@ EVENTS = {
 
 
 def load(path: str):
-    """``path`` as a module inside the ``relay`` package."""
-    name = f"relay._bench_{len(sys.modules)}"
+    """``path`` as a module inside the package of this checkout it lies in, else inside ``relay.amqp``."""
+    folder = Path(path).resolve().parent
+    package = ".".join(folder.relative_to(ROOT).parts) if folder.is_relative_to(ROOT) else "relay.amqp"
+    importlib.import_module(package)
+    name = f"{package}._bench_{len(sys.modules)}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -49,7 +53,7 @@ def load(path: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("files", nargs="*", default=["relay/mapping.py"])
+    parser.add_argument("files", nargs="*", default=["relay/amqp/mapping.py"])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--number", type=int, default=20000, help="calls per round")
     args = parser.parse_args()
