@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from .amqp.admission import check_columns
-from .amqp.mapping import PoisonEvent
+from .amqp.message import PoisonEvent
 from .core.errors import InvalidEvent
 from .core.events import EventColumns
 from .core.identity import new_correlation_ids

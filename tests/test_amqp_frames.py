@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from relay.amqp.frame_check import py_amqp_frames
 from relay.amqp.frames import publish_frames
-from relay.amqp.mapping import PoisonEvent
+from relay.amqp.message import PoisonEvent
 
 from .test_mapping_properties import EVENTS, LIMITS, PROPERTY_TESTS, map_event
 

@@ -9,7 +9,8 @@ from functools import partial
 from relay.amqp import frames
 from relay.amqp.broker import BrokerSettings
 from relay.amqp.frame_check import frames_problem, own_frames_usable, py_amqp_frames
-from relay.amqp.mapping import MessageLimits, event_to_message
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import MessageLimits
 from relay.amqp.publisher import Publisher
 from relay.core.events import Event
 

@@ -13,15 +13,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from relay.amqp.mapping import (
-    Message,
-    PoisonEvent,
-    event_to_message,
-    parse_headers,
-    parse_properties,
-    stable_message_id,
-)
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import Message, PoisonEvent
+from relay.amqp.properties import parse_headers, parse_properties
 from relay.core.events import Event
+from relay.core.identity import stable_message_id
 
 from .mapping_values import CORRELATION_ID, IDENTITY
 

@@ -13,23 +13,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from relay.amqp.mapping import (
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import (
     EXPIRATION_MAX_MS,
     FRAME_MIN_SIZE,
     HEADER_FRAME_OVERHEAD,
     MAX_DEPTH,
-    OWN_FIELDS_BOUND,
     SHORTSTR_MAX,
     Message,
     MessageLimits,
     PoisonEvent,
-    _check_table,
-    _deeper_than,
-    content_header_size,
-    event_to_message,
-    parse_headers,
-    parse_properties,
 )
+from relay.amqp.properties import _check_table, _deeper_than, parse_headers, parse_properties
+from relay.amqp.sizing import OWN_FIELDS_BOUND, content_header_size
 from relay.core.events import Event
 from relay.core.identity import RelayIdentity
 

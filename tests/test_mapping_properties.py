@@ -21,21 +21,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.amqp.frame_check import py_amqp_message
-from relay.amqp.mapping import (
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import (
     EXPIRATION_MAX_MS,
     HEADER_FRAME_OVERHEAD,
     INT64,
     MAX_DEPTH,
-    PROPERTY_CHECKS,
     SHORTSTR_MAX,
     Message,
     MessageLimits,
     PoisonEvent,
-    _header_size_bound,
-    _header_size_bound_bytes,
-    content_header_size,
-    event_to_message,
 )
+from relay.amqp.properties import PROPERTY_CHECKS
+from relay.amqp.sizing import _header_size_bound, _header_size_bound_bytes, content_header_size
 from relay.core.events import Event
 
 from .mapping_values import CORRELATION_ID, IDENTITY

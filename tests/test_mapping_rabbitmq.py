@@ -12,15 +12,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from relay.amqp.mapping import (
-    EXPIRATION_MAX_MS,
-    HEADER_FRAME_OVERHEAD,
-    MAX_DEPTH,
-    MessageLimits,
-    content_header_size,
-    event_to_message,
-)
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import EXPIRATION_MAX_MS, HEADER_FRAME_OVERHEAD, MAX_DEPTH, MessageLimits
 from relay.amqp.publisher import BrokerSettings, Publisher
+from relay.amqp.sizing import content_header_size
 from relay.core.events import Event
 
 from . import services

@@ -25,7 +25,8 @@ import psycopg2.extras
 import pytest
 from psycopg.rows import dict_row
 
-from relay.amqp.mapping import EXPIRATION_MAX_MS, MAX_DEPTH, MessageLimits, PoisonEvent, event_to_message
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import EXPIRATION_MAX_MS, MAX_DEPTH, MessageLimits, PoisonEvent
 from relay.core.events import Event
 from relay.core.identity import RelayIdentity
 from relay.engine.settings import AmqpTargetSettings, QueueSettings

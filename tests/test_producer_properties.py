@@ -19,7 +19,8 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.amqp.mapping import EXPIRATION_MAX_MS, INT64, MAX_DEPTH, MessageLimits, event_to_message
+from relay.amqp.mapping import event_to_message
+from relay.amqp.message import EXPIRATION_MAX_MS, INT64, MAX_DEPTH, MessageLimits
 from relay.core.events import Event
 from relay.core.identity import relay_identity
 from relay.engine.targets import engine_for

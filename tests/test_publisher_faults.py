@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from relay.amqp.broker import BrokerSettings
-from relay.amqp.mapping import Message
+from relay.amqp.message import Message
 from relay.amqp.publisher import Publisher
 
 from . import services

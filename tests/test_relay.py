@@ -10,8 +10,8 @@ import pytest
 
 from relay import __version__
 from relay.amqp.broker import BrokerLink
-from relay.amqp.mapping import stable_message_id
 from relay.core.events import Event
+from relay.core.identity import stable_message_id
 from relay.engine.amqp_target import AmqpTarget
 from relay.engine.connections import ConnectionPool, OwnConnections
 from relay.engine.loop import QueueRelay

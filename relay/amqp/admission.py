@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from ..core.events import Event, EventColumns
 from ..core.identity import RelayIdentity
-from .mapping import SHORTSTR_MAX, MessageLimits, event_to_message
+from .mapping import event_to_message
+from .message import SHORTSTR_MAX, MessageLimits
 
 #: RabbitMQ's default ``frame_max``: what a relay's connection negotiates unless the broker is set otherwise.
 DEFAULT_FRAME_MAX = 131072
@@ -29,13 +30,13 @@ _UUID = "00000000-0000-4000-8000-000000000000"
 
 
 def check_columns(columns: EventColumns) -> None:
-    """Raise :class:`~relay.amqp.mapping.PoisonEvent` when no relay could publish an event of ``columns``.
+    """Raise :class:`~relay.amqp.message.PoisonEvent` when no relay could publish an event of ``columns``.
 
     >>> check_columns(EventColumns("order.created", '{"id": 42}', "orders", "application/json", None, '{"n": 1}'))
     >>> check_columns(EventColumns("order.created", "", "", None, '{"priority": 300}'))
     Traceback (most recent call last):
     ...
-    relay.amqp.mapping.PoisonEvent: ev_extra3 property 'priority' must be an integer from 0 to 255
+    relay.amqp.message.PoisonEvent: ev_extra3 property 'priority' must be an integer from 0 to 255
     """
     event = Event(_INT64_MAX, _LONGEST_TIME, _INT64_MAX, None, *columns)
     event_to_message(event, queue="", identity=WIDEST_RELAY, persistent=True, correlation_id=_UUID,

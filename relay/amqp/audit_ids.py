@@ -6,7 +6,8 @@ import re
 import uuid
 
 from ..core.events import Event
-from .mapping import Message, json_object_or_none
+from .message import Message
+from .properties import json_object_or_none
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 

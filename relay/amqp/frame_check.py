@@ -22,7 +22,7 @@ from amqp.method_framing import frame_writer
 from amqp.serialization import dumps
 
 from .frames import own_content_header, publish_frames
-from .mapping import Message
+from .message import Message
 
 logger = logging.getLogger(__name__)
 

@@ -17,15 +17,14 @@ from collections.abc import Callable
 from functools import lru_cache
 from io import BytesIO
 from struct import Struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from .message import Message
 
 try:
     from amqp.serialization import _write_table
 except ImportError:  # a py-amqp without it fails the frame check (relay.amqp.frame_check): basic_publish then
     _write_table = None
-
-if TYPE_CHECKING:
-    from .mapping import Message
 
 
 BASIC_CLASS = 60

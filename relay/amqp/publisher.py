@@ -21,7 +21,7 @@ from ..core.errors import BrokerUnavailable
 from .broker import BrokerLink, BrokerSettings, close_quietly
 from .frame_check import own_frames_usable, py_amqp_message
 from .frames import publish_frames
-from .mapping import Message, MessageLimits
+from .message import Message, MessageLimits
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -60,3 +61,14 @@ class EventColumns(NamedTuple):
     extra2: str | None = None
     extra3: str | None = None
     extra4: str | None = None
+
+
+@lru_cache(maxsize=256)
+def utc_stamp(time: datetime) -> tuple[str, int]:
+    """``time`` as UTC ISO-8601 text and as epoch seconds.
+
+    The events of one producer transaction share their ``ev_time``: a batch
+    converts a few distinct times, not one per event.
+    """
+    utc = time.astimezone(UTC)
+    return utc.isoformat(), int(utc.timestamp())

@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..amqp.audit_ids import producer_message_id
-from ..amqp.mapping import Message, PoisonEvent, event_to_message, stable_message_ids
+from ..amqp.mapping import event_to_message
+from ..amqp.message import Message, PoisonEvent
 from ..amqp.publisher import BrokerClosed, ConfirmWindow, Publisher, Verdict
 from ..core.events import Event
-from ..core.identity import SequenceGenerator, new_correlation_ids, relay_identity
+from ..core.identity import SequenceGenerator, new_correlation_ids, relay_identity, stable_message_ids
 from ..pgq.consumer import PgqConsumer
 from .connections import Connections
 from .failure_policy import FailurePolicy
