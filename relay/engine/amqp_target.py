@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..amqp.audit_ids import producer_message_id
+from ..amqp.confirms import BrokerClosed, ConfirmWindow, Verdict
 from ..amqp.mapping import event_to_message
 from ..amqp.message import Message, PoisonEvent
-from ..amqp.publisher import BrokerClosed, ConfirmWindow, Publisher, Verdict
+from ..amqp.publisher import Publisher
 from ..core.events import Event
 from ..core.identity import SequenceGenerator, new_correlation_ids, relay_identity, stable_message_ids
 from ..pgq.consumer import PgqConsumer
@@ -171,7 +172,7 @@ class AmqpTarget:
         """Find which messages made RabbitMQ close the channel or connection: they alone are charged a failure.
 
         RabbitMQ confirms nothing unconfirmed when it closes, so every message
-        then in flight comes back as :class:`~relay.amqp.publisher.BrokerClosed`.
+        then in flight comes back as :class:`~relay.amqp.confirms.BrokerClosed`.
         They are published again in halves, down to one message: those
         confirmed now are delivered (a second copy is possible, with the same
         message_id), and a message that closes the channel on its own keeps
