@@ -222,24 +222,38 @@ def _mask_query(rest: str) -> str:
     return f"{path}?{re.sub(r'(?P<key>[^&=]+)=(?P<value>[^&]*)', mask, query)}{hash_}{fragment}"
 
 
-# libpq key/value strings
+# libpq key/value strings: libpq reads them (psycopg2's parse_dsn); the pairs as written are kept to redact them
+
+#: libpq's whitespace (C's isspace), not Python's: a no-break space is part of a value.
+_LIBPQ_SPACE = " \t\n\v\f\r"
+#: One pair of a string libpq accepted, as written: a quoted value (backslash escapes), or an unquoted one up to
+#: the next space (a backslash escapes the next character). Only splits what libpq read already.
+_LIBPQ_PAIR = re.compile(rf"[{_LIBPQ_SPACE}]*(?P<written>(?P<key>[^{_LIBPQ_SPACE}=]+)[{_LIBPQ_SPACE}]*="
+                         rf"[{_LIBPQ_SPACE}]*(?:'(?:[^'\\]|\\.)*'|(?:[^{_LIBPQ_SPACE}\\]|\\.?)*))", re.DOTALL)
+#: libpq's refusals told by their fixed words: its message quotes the text, which may hold a password.
+_LIBPQ_REFUSALS = (
+    ('missing "="', "a word without =; quote a value that holds spaces (password='...')"),
+    ("unterminated quoted string", "a quoted value is not closed"),
+    ("invalid connection option", "an unknown option (check each key's spelling)"),
+)
 
 
 @dataclass(frozen=True)
 class Conninfo:
-    """A libpq ``key=value`` string taken apart as libpq reads it."""
+    """A libpq ``key=value`` string as libpq reads it, with its pairs as written (for :meth:`redacted`)."""
 
-    pairs: tuple[tuple[str, str, str], ...] = field(repr=False)  # key, value, the pair as written
+    options: dict[str, str] = field(repr=False)
+    written: tuple[tuple[str, str], ...] = field(repr=False)  # key, the pair as written
 
     def get(self, key: str) -> str | None:
-        return next((value for k, value, _ in self.pairs if k == key), None)
+        return self.options.get(key)
 
     def redacted(self) -> str:
-        return " ".join(f"{key}={MASK}" if key in SECRET_KEYS else written for key, _, written in self.pairs)
+        return " ".join(f"{key}={MASK}" if key in SECRET_KEYS else written for key, written in self.written)
 
 
 def parse_conninfo(text: str) -> Conninfo:
-    r"""Read a libpq ``key=value`` string with libpq's quoting rules; errors never quote it.
+    r"""Read a libpq ``key=value`` string as libpq does (psycopg2's ``parse_dsn``); errors never quote it.
 
     >>> info = parse_conninfo("dbname=app password = 'a b\\'c' host=db")
     >>> info.get("password"), info.redacted()
@@ -249,52 +263,18 @@ def parse_conninfo(text: str) -> Conninfo:
     ...
     relay.core.secrets.InvalidConnectionString: not a libpq connection string: a word without =; quote a value ...
     """
-    if "\x00" in text:
+    import psycopg2.extensions
+
+    if "\x00" in text:  # libpq would read the text up to it
         raise InvalidConnectionString("contains a NUL character")
-    pairs, position, end = [], 0, len(text)
-    while True:
-        while position < end and text[position].isspace():
-            position += 1
-        if position >= end:
-            break
-        start = position
-        while position < end and not text[position].isspace() and text[position] != "=":
-            position += 1
-        key = text[start:position]
-        while position < end and text[position].isspace():
-            position += 1
-        if position >= end or text[position] != "=" or not key:
-            raise InvalidConnectionString("not a libpq connection string: a word without =; quote a value that "
-                                          "holds spaces (password='...')")
-        position += 1
-        while position < end and text[position].isspace():
-            position += 1
-        value = []
-        if position < end and text[position] == "'":
-            position += 1
-            while True:
-                if position >= end:
-                    raise InvalidConnectionString("not a libpq connection string: a quoted value is not closed")
-                char = text[position]
-                if char == "\\" and position + 1 < end:
-                    value.append(text[position + 1])
-                    position += 2
-                elif char == "'":
-                    position += 1
-                    break
-                else:
-                    value.append(char)
-                    position += 1
-        else:
-            while position < end and not text[position].isspace():
-                if text[position] == "\\" and position + 1 < end:
-                    position += 1
-                value.append(text[position])
-                position += 1
-        pairs.append((key, "".join(value), text[start:position]))
-    if not pairs:
+    if not text.strip(_LIBPQ_SPACE):
         raise InvalidConnectionString("empty")
-    return Conninfo(tuple(pairs))
+    try:
+        options = psycopg2.extensions.parse_dsn(text)
+    except psycopg2.ProgrammingError as exc:
+        reason = next((why for words, why in _LIBPQ_REFUSALS if words in str(exc)), "libpq cannot read it")
+        raise InvalidConnectionString(f"not a libpq connection string: {reason}") from None
+    return Conninfo(options, tuple((match["key"], match["written"]) for match in _LIBPQ_PAIR.finditer(text)))
 
 
 # What the rest of the relay calls
@@ -319,19 +299,7 @@ def check_postgres_dsn(text: str) -> str:
     if "=" not in text:
         raise InvalidConnectionString("expected a postgresql:// URL or a libpq connection string (key=value ...)")
     parse_conninfo(text)
-    _libpq_accepts(text)
     return text
-
-
-def _libpq_accepts(text: str) -> None:
-    import psycopg2.extensions
-
-    try:
-        psycopg2.extensions.parse_dsn(text)
-    except psycopg2.ProgrammingError:
-        # libpq's message names the option, which may be a piece of a password: not repeated.
-        raise InvalidConnectionString("not a libpq connection string: an unknown option (check each key's "
-                                      "spelling)") from None
 
 
 def redact_url(text: str) -> str:
