@@ -14,8 +14,8 @@ from ..core.errors import RelayError
 from ..models import AuditStatus, BrokerConnection, DeadLetter, QueueOverview, QueueState, RelayedQueue
 from ..ops import overview_views
 from ..runs.dead_letters import replay_dead_letters
+from ..runs.registration import register_consumers, summary_lines
 from ..runs.retire import retire_queue
-from ..runs.scheduling.registration import register_consumers, summary_lines
 from ..secret_refs import reference_name
 from . import dead_letter_views
 from .forms import BrokerConnectionForm, RelayedQueueForm
