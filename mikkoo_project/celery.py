@@ -7,8 +7,8 @@ from celery import Celery
 from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready, worker_shutdown
 
 from relay.ops.logformat import use_settings_format
-from relay.runs.scheduling import lifecycle
-from relay.runs.scheduling.wakeups import WakeupStep
+from relay.scheduling import lifecycle
+from relay.scheduling.wakeups import WakeupStep
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mikkoo_project.settings")
 

@@ -117,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
             "behind a proxy that terminates TLS: the header it sets and the value meaning HTTPS "
             "(`HTTP_X_FORWARDED_PROTO,https`). Only set it when the proxy always sets (and overwrites) that "
             "header", "https"),
-    # The worker and its schedule (relay.runs.scheduling)
+    # The worker and its schedule (relay.scheduling)
     Setting("RELAY_SWEEP_SECONDS", "float", 2.0,
             "how often beat asks every source database which queues have work", "worker"),
     Setting("RELAY_SLICE_SECONDS", "float", 1.0,

@@ -143,7 +143,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = from_env("CELERY_BEAT_SCHEDULE_FILENAME")
 
-# How the worker relays (relay.runs.scheduling; docs/operations/running.md): watchers, the sweep, slices, leases.
+# How the worker relays (relay.scheduling; docs/operations/running.md): watchers, the sweep, slices, leases.
 RELAY_WAKEUPS = from_env("RELAY_WAKEUPS")
 RELAY_WATCH_SECONDS = from_env("RELAY_WATCH_SECONDS")
 RELAY_WATCH_STANDBY_SECONDS = from_env("RELAY_WATCH_STANDBY_SECONDS")
@@ -156,7 +156,7 @@ RELAY_LEASE_SECONDS = from_env("RELAY_LEASE_SECONDS")
 RELAY_QUEUED_TASK_STALE_SECONDS = from_env("RELAY_QUEUED_TASK_STALE_SECONDS")
 RELAY_IDLE_CONNECTION_SECONDS = from_env("RELAY_IDLE_CONNECTION_SECONDS")
 RELAY_TASK_SOFT_TIME_LIMIT = from_env("RELAY_TASK_SOFT_TIME_LIMIT")
-# The queue overview's charts (relay.runs.scheduling.samples, one query per source database).
+# The queue overview's charts (relay.scheduling.samples, one query per source database).
 RELAY_SAMPLE_SECONDS = from_env("RELAY_SAMPLE_SECONDS")
 RELAY_SAMPLE_KEEP_HOURS = from_env("RELAY_SAMPLE_KEEP_HOURS")
 CELERY_BEAT_SCHEDULE = {

@@ -1,4 +1,4 @@
-"""Thin Celery tasks over relay.runs.scheduling: beat's sweep and queue samples, and one bounded slice of one queue.
+"""Thin Celery tasks over relay.scheduling: beat's sweep and queue samples, and one bounded slice of one queue.
 
 Django's own database may go away under any of them (a restart, a failover):
 a slice is then sent again with a growing countdown, so that the queue's
@@ -16,9 +16,9 @@ from django.db import Error as DjangoDatabaseError
 from django.db import close_old_connections
 
 from .engine.connections import process_pool
-from .runs.scheduling.samples import record_samples as sample_queues
-from .runs.scheduling.slices import run_slice
-from .runs.scheduling.sweep import sweep as sweep_sources
+from .scheduling.samples import record_samples as sample_queues
+from .scheduling.slices import run_slice
+from .scheduling.sweep import sweep as sweep_sources
 
 logger = logging.getLogger(__name__)
 

@@ -69,8 +69,8 @@ def test_an_operator_logs_in_and_reads_each_queue_on_the_overview(
 
     from relay.engine.connections import OwnConnections
     from relay.models import BrokerConnection
-    from relay.runs.scheduling.registration import register_consumers
-    from relay.runs.scheduling.samples import record_samples
+    from relay.runs.registration import register_consumers
+    from relay.scheduling.samples import record_samples
 
     django_user_model.objects.create_superuser("operator", "operator@example.com", "correct horse")
     bind_queue(exchange)

@@ -16,7 +16,7 @@ from relay.models import QueueSample, QueueStatus, RelayedQueue
 from relay.ops.overview import STATES, state_counts, with_state
 from relay.ops.processes import claim_sweep, worker_heartbeat
 from relay.runs.run_queue import relay_queue
-from relay.runs.scheduling.samples import record_samples
+from relay.scheduling.samples import record_samples
 
 from . import services
 

@@ -10,7 +10,7 @@ import pytest
 
 from relay.models import RelayedQueue
 from relay.ops.logfilters import EmptyBatchLines, RoutineTaskLines
-from relay.runs.scheduling.registration import register_consumers
+from relay.runs.registration import register_consumers
 
 from . import services
 from .processes import Worker, wait_for
@@ -117,6 +117,6 @@ def test_with_log_format_json_the_worker_writes_one_json_object_per_line(tmp_pat
     # Celery prints a banner at start, not through logging; every log record is a JSON object.
     records = [json.loads(line) for line in worker.log().splitlines() if line.startswith("{")]
     assert not log_lines(worker.log())
-    assert {"relay.runs.scheduling.lifecycle"} <= {record["logger"] for record in records}
+    assert {"relay.scheduling.lifecycle"} <= {record["logger"] for record in records}
     assert any(record["message"].startswith("relay worker ready") for record in records)
     assert any(record["message"].startswith("relay worker stopped") for record in records)

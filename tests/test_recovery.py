@@ -16,7 +16,7 @@ from django.utils import timezone
 from selenium.webdriver.common.by import By
 
 from relay.models import QueueStatus, RelayedQueue
-from relay.runs.scheduling.registration import register_consumers
+from relay.runs.registration import register_consumers
 
 from . import services
 from .browser import ARTIFACTS, log_in

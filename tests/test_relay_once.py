@@ -152,7 +152,7 @@ class Recorder:
 
 
 def test_progress_moves_window_by_window_inside_one_large_batch(source_dsn, pgq_queue, exchange, bind_queue, amqp):
-    from relay.runs.progress import Progress
+    from relay.management.progress import Progress
     from relay.runs.run_queue import relay_queue
 
     queue = configure(source_dsn, pgq_queue)

@@ -11,9 +11,9 @@ from django.utils import timezone
 from relay.engine.connections import ConnectionPool
 from relay.models import BrokerConnection, QueueStatus, RelayedQueue
 from relay.runs.queue_status import backoff
-from relay.runs.scheduling.requests import request_slices
-from relay.runs.scheduling.slices import run_slice
-from relay.runs.scheduling.sweep import sweep
+from relay.scheduling.requests import request_slices
+from relay.scheduling.slices import run_slice
+from relay.scheduling.sweep import sweep
 
 from . import services
 

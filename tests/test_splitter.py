@@ -378,7 +378,7 @@ def test_an_unreachable_target_is_named_without_its_password_and_nothing_is_lost
 
 @pytest.mark.django_db
 def test_the_schedule_relays_a_split_queue_like_any_other(databases, source_queue):
-    from relay.runs.scheduling.slices import run_slice
+    from relay.scheduling.slices import run_slice
 
     source, target = databases
     target_queues(target, "queue.event1")

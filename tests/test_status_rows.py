@@ -5,7 +5,7 @@ import pytest
 
 from relay.engine.connections import OwnConnections
 from relay.models import QueueStatus, RelayedQueue
-from relay.runs.scheduling.sweep import sweep
+from relay.scheduling.sweep import sweep
 
 from . import services
 

@@ -12,7 +12,7 @@ import pytest
 from django.test import override_settings
 
 from relay.models import RelayedQueue
-from relay.runs.scheduling.registration import register_consumers
+from relay.runs.registration import register_consumers
 
 from . import services
 from .processes import Worker, wait_for

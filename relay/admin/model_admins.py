@@ -9,16 +9,15 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html
 
-from ..audit import views as admin_views
 from ..core.errors import RelayError
 from ..models import AuditStatus, BrokerConnection, DeadLetter, QueueOverview, QueueState, RelayedQueue
-from ..ops import overview_views
 from ..runs.dead_letters import replay_dead_letters
+from ..runs.registration import register_consumers, summary_lines
 from ..runs.retire import retire_queue
-from ..runs.scheduling.registration import register_consumers, summary_lines
 from ..secret_refs import reference_name
-from . import dead_letter_views
+from . import audit_views, dead_letter_views, overview_views
 from .forms import BrokerConnectionForm, RelayedQueueForm
+from .pages import PageAdmin
 
 
 def _configuration(problems: list[str]):
@@ -280,57 +279,28 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditStatus)
-class AuditStatusAdmin(admin.ModelAdmin):
-    """The audit status page: no table behind it; its changelist is the status view (django-rq's pattern)."""
+class AuditStatusAdmin(PageAdmin):
+    """The audit status page, and each queue's outstanding audit records."""
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm(admin_views.PERMISSION)
+    permission = audit_views.PERMISSION
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_urls(self):
-        # Only these: the default add, change and history views would look for a table.
+    def extra_urls(self):
         info = self.opts.app_label, self.opts.model_name
-        return [
-            path("", self.admin_site.admin_view(self.changelist_view), name="{}_{}_changelist".format(*info)),
-            path("<slug:name>/outstanding/", self.admin_site.admin_view(self.outstanding_view),
-                 name="{}_{}_outstanding".format(*info)),
-        ]
+        return [path("<slug:name>/outstanding/", self.admin_site.admin_view(self.outstanding_view),
+                     name="{}_{}_outstanding".format(*info))]
 
     def changelist_view(self, request, extra_context=None):
-        return admin_views.audit_status(request, self)
+        return audit_views.audit_status(request, self)
 
     def outstanding_view(self, request, name):
-        return admin_views.outstanding(request, self, name)
+        return audit_views.outstanding(request, self, name)
 
 
 @admin.register(QueueOverview)
-class QueueOverviewAdmin(admin.ModelAdmin):
-    """The queue overview page: no table behind it; its changelist is the overview (django-rq's pattern)."""
+class QueueOverviewAdmin(PageAdmin):
+    """The queue overview page."""
 
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm(overview_views.PERMISSION)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_urls(self):
-        # Only this: the default add, change and history views would look for a table.
-        info = self.opts.app_label, self.opts.model_name
-        return [path("", self.admin_site.admin_view(self.changelist_view), name="{}_{}_changelist".format(*info))]
+    permission = overview_views.PERMISSION
 
     def changelist_view(self, request, extra_context=None):
         return overview_views.queue_overview(request, self)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ..core.errors import RelayError
 from ..models import RelayedQueue
-from ..runs.scheduling.registration import register_consumers, summary_lines
+from ..runs.registration import register_consumers, summary_lines
 
 
 class ImportCommand(BaseCommand):

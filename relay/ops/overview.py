@@ -1,7 +1,7 @@
 """The queue overview's figures: each queue's state, lag, rate, pending events and last hour, a page at a time.
 
 Nothing is read from the source databases: the worker's samples
-(:mod:`relay.runs.scheduling.samples`) carry PgQ's figures. A page costs the same
+(:mod:`relay.scheduling.samples`) carry PgQ's figures. A page costs the same
 few queries however many queues there are: the states counted, the page's
 queues with their status (and the paginator's count), and the page's samples
 of the last hour.

@@ -12,8 +12,8 @@ from ... import __version__
 from ...core.errors import InvalidConfiguration, RelayError
 from ...engine.results import RelayResult
 from ...pgq.status import StatusReader
-from ...runs.progress import BarDisplay, LineDisplay, NoDisplay, Progress
 from ...runs.run_queue import get_queue, record_unexpected, relay_queue
+from ..progress import BarDisplay, LineDisplay, NoDisplay, Progress
 
 #: Exit status of an interrupted run (128 + SIGINT, as shells report it).
 INTERRUPTED = 130

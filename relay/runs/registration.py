@@ -5,6 +5,11 @@ the admin and the importers register at once instead of leaving it to the
 worker's first run. A source database that cannot be reached then is said so
 plainly; the queue is saved all the same, its status says "consumer not
 registered", and the sweep keeps trying.
+
+It lives in :mod:`relay.runs`, beside the status rows it creates, because its
+callers are the admin, the importers (:mod:`relay.management.import_command`)
+and beat's sweep (:mod:`relay.scheduling.sweep`): all of them import
+``relay.runs`` already, and none needs the Celery scheduling to register.
 """
 from __future__ import annotations
 
@@ -14,13 +19,13 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from ...core.errors import InvalidConfiguration, RelayError
-from ...core.secrets import redact_url
-from ...engine.connections import Connections, OwnConnections
-from ...models import QueueStatus, RelayedQueue
-from ...pgq.consumer import PgqConsumer
-from ...pgq.watch import set_wakeup_triggers
-from ..queue_status import ensure_status_rows
+from ..core.errors import InvalidConfiguration, RelayError
+from ..core.secrets import redact_url
+from ..engine.connections import Connections, OwnConnections
+from ..models import QueueStatus, RelayedQueue
+from ..pgq.consumer import PgqConsumer
+from ..pgq.watch import set_wakeup_triggers
+from .queue_status import ensure_status_rows
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def _plural(count: int, word: str) -> str:
 
 def worker_ready(sender=None, **kwargs) -> None:
     """Connected to Celery's ``worker_ready``: one line with the queues and the schedule."""
-    from ...models import RelayedQueue
+    from ..models import RelayedQueue
 
     try:
         sources = list(RelayedQueue.objects.filter(enabled=True).values_list("source_url", flat=True))

@@ -4,6 +4,8 @@
 RabbitMQ settled, so a batch of a million events moves the bar 2,000 events
 at a time rather than once at its end. The displays write to standard error,
 so that standard output keeps the one summary (or JSON) that scripts read.
+Only ``relay_once`` shows it, so it lives beside the command (outside
+``commands/``, where Django would take it for a command of its own).
 """
 from __future__ import annotations
 

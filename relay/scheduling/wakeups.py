@@ -26,10 +26,10 @@ from django.db import Error as DjangoDatabaseError
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
-from ...core.errors import RelayError
-from ...core.secrets import redact_url
-from ...pgq.database import first_line
-from ...pgq.watch import QueueWatch
+from ..core.errors import RelayError
+from ..core.secrets import redact_url
+from ..pgq.database import first_line
+from ..pgq.watch import QueueWatch
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -173,7 +173,7 @@ class Waker:
         for watcher in self.watchers.values():
             watcher.join(timeout=2)
         if self.name:
-            from ...ops.processes import worker_stopped
+            from ..ops.processes import worker_stopped
 
             try:
                 worker_stopped(self.name)
@@ -197,8 +197,8 @@ class Waker:
         self._database = connections["default"]
 
     def _follow_configuration(self) -> None:
-        from ...models import RelayedQueue
-        from ...ops.processes import worker_heartbeat
+        from ..models import RelayedQueue
+        from ..ops.processes import worker_heartbeat
 
         close_old_connections()
         if self.name:

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from ...core.errors import RelayError
-from ...engine.connections import Connections, SourceConnection
-from ...models import QueueSample, RelayedQueue
-from ...pgq.status import PgqState, read_states
+from ..core.errors import RelayError
+from ..engine.connections import Connections, SourceConnection
+from ..models import QueueSample, RelayedQueue
+from ..pgq.status import PgqState, read_states
 
 logger = logging.getLogger(__name__)
 

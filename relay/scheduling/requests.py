@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from ...models import QueueStatus
+from ..models import QueueStatus
 
 logger = logging.getLogger(__name__)
 

@@ -16,13 +16,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from ...core.errors import RelayError
-from ...engine.connections import SourceConnection, process_pool
-from ...engine.results import RelayResult
-from ...models import QueueStatus, RelayedQueue
-from ...pgq.watch import readiness
-from ..queue_status import record_failure
-from ..run_queue import record_unexpected, relay_queue
+from ..core.errors import RelayError
+from ..engine.connections import SourceConnection, process_pool
+from ..engine.results import RelayResult
+from ..models import QueueStatus, RelayedQueue
+from ..pgq.watch import readiness
+from ..runs.queue_status import record_failure
+from ..runs.run_queue import record_unexpected, relay_queue
 from .requests import request_slices
 
 logger = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from ...core.errors import InvalidConfiguration, RelayError
-from ...engine.connections import Connections, SourceConnection
-from ...models import QueueStatus, RelayedQueue
-from ...ops.processes import claim_sweep
-from ...pgq.watch import finish_empty_batches, readiness
-from ..queue_status import ensure_status_rows, record_failure
-from .registration import register_consumers
+from ..core.errors import InvalidConfiguration, RelayError
+from ..engine.connections import Connections, SourceConnection
+from ..models import QueueStatus, RelayedQueue
+from ..ops.processes import claim_sweep
+from ..pgq.watch import finish_empty_batches, readiness
+from ..runs.queue_status import ensure_status_rows, record_failure
+from ..runs.registration import register_consumers
 from .requests import request_slices
 
 logger = logging.getLogger(__name__)

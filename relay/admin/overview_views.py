@@ -1,7 +1,6 @@
 """The queue overview page of the admin: every queue's state, lag, rate and pending events, and its last hour."""
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -10,7 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .overview import PAGE_SIZE, STATES, overview
+from ..ops.overview import PAGE_SIZE, STATES, overview
+from .pages import PageAdmin
 
 #: Staff need this permission; others get 403.
 PERMISSION = "relay.view_queue_overview"
@@ -18,7 +18,7 @@ PERMISSION = "relay.view_queue_overview"
 REFRESH_SECONDS = 30
 
 
-def queue_overview(request: HttpRequest, model_admin: Any) -> HttpResponse:
+def queue_overview(request: HttpRequest, model_admin: PageAdmin) -> HttpResponse:
     """A page of queues by name (``?page=``), all of them or those in one state (``?state=``)."""
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
@@ -30,12 +30,9 @@ def queue_overview(request: HttpRequest, model_admin: Any) -> HttpResponse:
 
     pages = [(number, link(number) if isinstance(number, int) else None)
              for number in data.page.paginator.get_elided_page_range(data.page.number, on_each_side=2, on_ends=1)]
-    return TemplateResponse(request, "admin/relay/queue_overview.html", {
-        **model_admin.admin_site.each_context(request),
-        "title": "Queue overview", "opts": model_admin.model._meta,
-        # No navigation sidebar: the table needs the page's full width.
-        "is_nav_sidebar_enabled": False,
-        "overview": data, "rows": data.rows, "pages": pages, "page_size": PAGE_SIZE,
-        "all_link": link(state=None), "state_links": [(state, n, link(state=state)) for state, n in data.counts],
-        "states": STATES, "refresh_seconds": REFRESH_SECONDS, "sample_seconds": settings.RELAY_SAMPLE_SECONDS,
-    })
+    return TemplateResponse(request, "admin/relay/queue_overview.html", model_admin.page_context(
+        request, "Queue overview",
+        overview=data, rows=data.rows, pages=pages, page_size=PAGE_SIZE,
+        all_link=link(state=None), state_links=[(state, n, link(state=state)) for state, n in data.counts],
+        states=STATES, refresh_seconds=REFRESH_SECONDS, sample_seconds=settings.RELAY_SAMPLE_SECONDS,
+    ))
