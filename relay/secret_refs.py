@@ -1,6 +1,6 @@
 """Secrets kept outside Django's database: a field holding ``env:NAME`` is read from the environment when used.
 
-The grammar of a reference is :mod:`relay.core.secrets`'s. The reference is
+The grammar of a reference is :mod:`relay.core.connection_strings`'s. The reference is
 what is stored; the value is looked up each time a connection is made
 (``settings.RELAY_SECRETS_ENVIRON``, the process's environment), so it can come from a secrets manager that fills the
 environment of the web app and the worker, and it is never written back.
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from .core.connection_strings import ENV_PREFIX
+from .core.connection_strings import env_reference_name as reference_name
 from .core.errors import InvalidConfiguration
-from .core.secrets import ENV_PREFIX
-from .core.secrets import env_reference_name as reference_name
 
 
 def check_reference(value: str) -> str | None:

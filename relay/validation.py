@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from .core.secrets import (
+from .core.connection_strings import (
     InvalidConnectionString,
     check_amqp_url,
     check_host_port,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from relay.compat.postgres_dsn import postgres_dsn
+from relay.core.connection_strings import InvalidConnectionString, env_reference_name
 from relay.core.errors import ConfigError
-from relay.core.secrets import InvalidConnectionString, env_reference_name
 from relay.validation import POSTGRES_DSN_EXPECTED, checked_amqp_url, checked_postgres_dsn
 
 pytestmark = pytest.mark.pure  # no service, no process: the fast tier (pytest -m "not slow")

@@ -18,8 +18,8 @@ from django.urls import reverse
 
 from relay.amqp.broker import BrokerSettings
 from relay.amqp.publisher import Publisher
+from relay.core.connection_strings import InvalidConnectionString, parse_url, redact_url, scrub
 from relay.core.errors import BrokerUnavailable
-from relay.core.secrets import InvalidConnectionString, parse_url, redact_url, scrub
 from relay.models import BrokerConnection, RelayedQueue
 
 from . import services

@@ -14,8 +14,8 @@ from typing import Any
 
 from kombu import Connection
 
+from ..core.connection_strings import AMQP_SCHEMES, parse_url, redact_url, scrub, secrets_in
 from ..core.errors import BrokerUnavailable
-from ..core.secrets import AMQP_SCHEMES, parse_url, redact_url, scrub, secrets_in
 from .tls import TlsTransport
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
-from ..core.secrets import redact_url
+from ..core.connection_strings import redact_url
 from ..pgq.consumer import source_error
 
 SQL_DIR = files("relay") / "sql"

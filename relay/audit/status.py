@@ -16,8 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from ..core.connection_strings import redact_url, scrub, secrets_in
 from ..core.errors import RelayError, SourceUnavailable
-from ..core.secrets import redact_url, scrub, secrets_in
 from ..pgq.database import first_line
 from ..pgq.status import PgqState, StatusReader
 from ..validation import name_problem

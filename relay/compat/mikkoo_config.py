@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.validators import slug_re
 from django.utils.text import slugify
 
+from ..core.connection_strings import InvalidConnectionString
 from ..core.errors import ConfigError
-from ..core.secrets import InvalidConnectionString
 from ..secret_refs import check_reference
 from ..validation import (
     HEARTBEAT,

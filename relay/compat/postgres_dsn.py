@@ -1,8 +1,8 @@
 """The one check of a PostgreSQL connection string given in an imported file (mikkoo's YAML, queue_splitter's INI)."""
 from __future__ import annotations
 
+from ..core.connection_strings import InvalidConnectionString
 from ..core.errors import ConfigError
-from ..core.secrets import InvalidConnectionString
 from ..validation import checked_postgres_dsn
 
 

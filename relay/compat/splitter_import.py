@@ -5,8 +5,8 @@ from typing import Any
 
 from django.db import transaction
 
+from ..core.connection_strings import redact_url
 from ..core.errors import ConfigError
-from ..core.secrets import redact_url
 from ..models import RelayedQueue
 from .import_result import Change, ImportResult
 from .splitter_config import SplitterConfig

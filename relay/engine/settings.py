@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..amqp.broker import BrokerSettings
-from ..core.secrets import secrets_in
+from ..core.connection_strings import secrets_in
 
 
 @dataclass(frozen=True)

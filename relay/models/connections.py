@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from ..amqp.broker import BrokerSettings
-from ..core.secrets import InvalidConnectionString, redact_url
+from ..core.connection_strings import InvalidConnectionString, redact_url
 from ..fields import SecretField
 from ..validation import (
     CONFIRM_TIMEOUT,

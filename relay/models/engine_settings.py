@@ -16,8 +16,8 @@ from django.db import models
 
 from ..amqp.broker import BrokerSettings, TlsSettings
 from ..amqp.tls import tls_requested
+from ..core.connection_strings import InvalidConnectionString
 from ..core.errors import InvalidConfiguration
-from ..core.secrets import InvalidConnectionString
 from ..engine.settings import AmqpTargetSettings, PgqTargetSettings, QueueSettings, TargetSettings
 from ..fields import undecryptable
 from ..secret_refs import check_reference, resolve

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from ..core.secrets import InvalidConnectionString, redact_url
+from ..core.connection_strings import InvalidConnectionString, redact_url
 from ..engine.settings import QueueSettings
 from ..fields import SecretField
 from ..validation import (

@@ -30,8 +30,8 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 
+from ..core.connection_strings import redact_url, scrub, secrets_in
 from ..core.errors import InvalidConfiguration, RelayError
-from ..core.secrets import redact_url, scrub, secrets_in
 from ..engine.settings import TargetSettings
 from ..engine.targets import probe_target
 from ..models import RelayedQueue

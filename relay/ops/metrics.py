@@ -18,8 +18,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
 
+from ..core.connection_strings import scrub, secrets_in
 from ..core.errors import BrokerUnavailable, RelayError, SourceUnavailable, TargetUnavailable
-from ..core.secrets import scrub, secrets_in
 from ..engine.results import RelayResult
 from ..pgq.database import first_line
 from ..pgq.status import PgqState, StatusReader

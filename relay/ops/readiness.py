@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils import timezone
 from kombu import Connection
 
-from ..core.secrets import redact_url, scrub, secrets_in
+from ..core.connection_strings import redact_url, scrub, secrets_in
 from ..pgq.database import first_line
 from .health import HealthReport, check_health
 from .processes import liveness

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg2
 import psycopg2.extras
 
+from ..core.connection_strings import redact_url
 from ..core.errors import SourceUnavailable
 from ..core.events import Event, SourceBatch
-from ..core.secrets import redact_url
 from .database import Database, describe_failure
 
 SCHEMA_SQL = files("relay") / "sql" / "relay_schema.sql"

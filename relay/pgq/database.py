@@ -5,8 +5,8 @@ from typing import Any, Self
 
 import psycopg2
 
+from ..core.connection_strings import redact_url, scrub, secrets_in
 from ..core.errors import RelayError
-from ..core.secrets import redact_url, scrub, secrets_in
 
 
 def first_line(exc: BaseException) -> str:

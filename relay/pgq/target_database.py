@@ -10,9 +10,9 @@ from typing import Any
 import psycopg2
 from psycopg2.sql import SQL, Identifier
 
+from ..core.connection_strings import redact_url, scrub, secrets_in
 from ..core.errors import TargetUnavailable
 from ..core.events import Event, SourceBatch
-from ..core.secrets import redact_url, scrub, secrets_in
 from .arrays import array_literal
 from .database import Database, describe_failure, first_line
 

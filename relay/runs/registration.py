@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
+from ..core.connection_strings import redact_url
 from ..core.errors import InvalidConfiguration, RelayError
-from ..core.secrets import redact_url
 from ..engine.connections import Connections, OwnConnections
 from ..models import QueueStatus, RelayedQueue
 from ..pgq.consumer import PgqConsumer

@@ -26,8 +26,8 @@ from django.db import Error as DjangoDatabaseError
 from django.db import close_old_connections, connections
 from django.utils import timezone
 
+from ..core.connection_strings import redact_url
 from ..core.errors import RelayError
-from ..core.secrets import redact_url
 from ..pgq.database import first_line
 from ..pgq.watch import QueueWatch
 

@@ -109,7 +109,7 @@ def parse_url(text: str, schemes: Iterable[str] = AMQP_SCHEMES + POSTGRES_SCHEME
     >>> parse_url("amqp://u:ab@cd/ef@rabbit/")
     Traceback (most recent call last):
     ...
-    relay.core.secrets.InvalidConnectionString: cannot tell where the password ends: percent-encode it (@ as %40, ...)
+    relay.core.connection_strings.InvalidConnectionString: cannot tell where the password ends: ...
     """
     schemes = tuple(schemes)
     text = text.strip()
@@ -174,7 +174,7 @@ def check_host_port(text: str, default_port: int | None = None) -> tuple[str, in
     >>> check_host_port("db:99999")
     Traceback (most recent call last):
     ...
-    relay.core.secrets.InvalidConnectionString: port out of range (1-65535)
+    relay.core.connection_strings.InvalidConnectionString: port out of range (1-65535)
     """
     match = _HOST_PORT.fullmatch(text)
     if not match:
@@ -261,7 +261,7 @@ def parse_conninfo(text: str) -> Conninfo:
     >>> parse_conninfo("dbname=app password=a b")
     Traceback (most recent call last):
     ...
-    relay.core.secrets.InvalidConnectionString: not a libpq connection string: a word without =; quote a value ...
+    relay.core.connection_strings.InvalidConnectionString: not a libpq connection string: ...
     """
     import psycopg2.extensions
 
