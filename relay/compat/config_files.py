@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 import os
+from collections.abc import Hashable
 from pathlib import Path
 
 import yaml
@@ -110,3 +111,37 @@ class LimitedInterpolation(configparser.BasicInterpolation):
             raise ConfigError(f"[{section}] {option}", f"its %(name)s references expand to more than {limit:,} "
                               "characters (RELAY_IMPORT_MAX_BYTES): refused")
         return super()._interpolate_some(parser, option, accum, rest, section, map, depth)
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """What is wrong with a YAML file, and where, without quoting it."""
+    # Only the problem and where it is: PyYAML's own message quotes the line, which may hold a password.
+    where = ""
+    if exc.problem_mark is not None:
+        where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
+    context = ""
+    if exc.context:
+        started = f" from line {exc.context_mark.line + 1}" if exc.context_mark is not None else ""
+        context = f"{exc.context}{started}: "
+    return f"{context}{exc.problem or 'cannot be parsed'}{where}"
+
+
+class BoundedYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in a mapping, and aliases that expand beyond bounds."""
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        check_node_count(node, settings.RELAY_IMPORT_MAX_NODES)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, Hashable):
+                if key in seen:
+                    raise ConfigError("", f"key {key!r} given twice (line {key_node.start_mark.line + 1})")
+                seen.add(key)
+        return super().construct_mapping(node, deep)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -28,7 +28,7 @@ from ..validation import (
     name_problem,
     path_problem,
 )
-from .config_files import check_node_count, read_text
+from .config_files import BoundedYamlLoader, read_text, yaml_problem
 from .mikkoo_environment import environment_notes
 from .postgres_dsn import postgres_dsn
 
@@ -126,9 +126,9 @@ def parse(text: str) -> MikkooConfig:
         raise ConfigError("", f"too large: over {settings.RELAY_IMPORT_MAX_BYTES:,} characters "
                               "(RELAY_IMPORT_MAX_BYTES)")
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = yaml.load(text, Loader=BoundedYamlLoader)
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError("", f"not valid YAML: {_yaml_problem(exc)}") from None
+        raise ConfigError("", f"not valid YAML: {yaml_problem(exc)}") from None
     except yaml.YAMLError:
         raise ConfigError("", "not valid YAML") from None
     except RecursionError:
@@ -373,36 +373,3 @@ def _shown(value: Any, secret: bool = False) -> str:
             return "a number"
         return "a string" if isinstance(value, str) else f"a {type(value).__name__}"
     return repr(value)
-
-
-def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
-    # Only the problem and where it is: PyYAML's own message quotes the line, which may hold a password.
-    where = ""
-    if exc.problem_mark is not None:
-        where = f" (line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1})"
-    context = ""
-    if exc.context:
-        started = f" from line {exc.context_mark.line + 1}" if exc.context_mark is not None else ""
-        context = f"{exc.context}{started}: "
-    return f"{context}{exc.problem or 'cannot be parsed'}{where}"
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in a mapping, and aliases that expand beyond bounds."""
-
-    def get_single_node(self):
-        node = super().get_single_node()
-        check_node_count(node, settings.RELAY_IMPORT_MAX_NODES)
-        return node
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise ConfigError("", f"key {key!r} given twice (line {key_node.start_mark.line + 1})")
-                seen.add(key)
-        return super().construct_mapping(node, deep)
