@@ -1,4 +1,4 @@
-"""The relay's vocabulary, shared by every layer: errors, PgQ events, message identity, secrets.
+"""The relay's vocabulary, shared by every layer: errors, PgQ events, message identity, connection strings.
 
 Owns: the error types, the :class:`Event` row, identity (correlation and message ids), parsing,
 rebuilding and redacting connection URLs. Imports nothing of the relay but its version, and no Django.
