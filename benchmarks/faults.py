@@ -243,11 +243,13 @@ def main() -> None:
             pgqd.stop()
         for name in dsn_of:
             execute(ADMIN_DSN, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        for name in (target, celery_queue):
-            channel.queue_delete(name)
-        for name in (exchange, celery_queue):
-            channel.exchange_delete(name)
         amqp.release()
+        with Connection(AMQP_URL) as cleanup:  # the first connection died with RabbitMQ's restarts
+            channel = cleanup.channel()
+            for name in (target, celery_queue):
+                channel.queue_delete(name)
+            for name in (exchange, celery_queue):
+                channel.exchange_delete(name)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
