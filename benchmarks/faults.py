@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import statistics
 import subprocess
@@ -44,44 +43,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg2  # noqa: E402
 from kombu import Connection  # noqa: E402
 
 from benchmarks.common import ADMIN_DSN, AMQP_URL, declare_bound_queue, execute, mikkoo_yaml  # noqa: E402
-
-
-class Trickle(threading.Thread):
-    """Single events to random queues at a steady rate; when each committed, and which commits failed."""
-
-    def __init__(self, by_queue: dict[str, str], exchange: str, rate: float) -> None:
-        super().__init__(daemon=True)
-        self.by_queue, self.exchange, self.pause = by_queue, exchange, 1 / rate
-        self.committed: dict[str, float] = {}
-        self.uncertain: set[str] = set()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        connections: dict[str, object] = {}
-        names = list(self.by_queue)
-        n = 0
-        while not self.stop.is_set():
-            started = time.monotonic()
-            queue = random.choice(names)
-            dsn = self.by_queue[queue]
-            event = f"{queue}/{n}"
-            n += 1
-            try:
-                conn = connections.get(dsn) or psycopg2.connect(dsn, connect_timeout=2)
-                connections[dsn] = conn
-                with conn.cursor() as cur:
-                    cur.execute("SELECT pgq.insert_event(%s, 'fault', %s, %s, 'text/plain', '', '')",
-                                (queue, event, self.exchange))
-                conn.commit()
-                self.committed[event] = time.time()
-            except psycopg2.Error:
-                self.uncertain.add(event)
-                connections.pop(dsn, None)
-            self.stop.wait(max(0.0, self.pause - (time.monotonic() - started)))
 
 
 class Arrivals(threading.Thread):
@@ -142,6 +106,7 @@ def main() -> None:
 
     from tests import services
     from tests.processes import Pgqd, Worker, wait_for
+    from tests.trickle import Trickle
 
     amqp = Connection(AMQP_URL)
     channel = amqp.channel()

@@ -5,12 +5,9 @@ production: a restart takes both away at once.
 """
 from __future__ import annotations
 
-import random
-import threading
 import time
 from datetime import timedelta
 
-import psycopg2
 import pytest
 from django.utils import timezone
 from selenium.webdriver.common.by import By
@@ -21,6 +18,7 @@ from relay.runs.registration import register_consumers
 from . import services
 from .browser import ARTIFACTS, log_in
 from .processes import Worker, wait_for
+from .trickle import Trickle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -36,38 +34,6 @@ def django_on_postgresql():
     services.drop_database(name)
 
 
-class Trickle(threading.Thread):
-    """Writes single events, each in its own transaction, to random queues until stopped; counts what committed.
-
-    An event whose commit failed with the server going away may or may not be
-    in PgQ: it is ``uncertain``, allowed to arrive, not required to.
-    """
-
-    def __init__(self, dsn: str, queues: list[str], exchange: str, per_second: float = 20) -> None:
-        super().__init__(daemon=True)
-        self.dsn, self.queues, self.exchange, self.pause = dsn, queues, exchange, 1 / per_second
-        self.committed: dict[str, float] = {}
-        self.uncertain: set[str] = set()
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        conn, n = None, 0
-        while not self.stop.is_set():
-            body = f"{random.choice(self.queues)}/{n}"
-            n += 1
-            try:
-                conn = conn or psycopg2.connect(self.dsn, connect_timeout=2)
-                with conn.cursor() as cur:
-                    cur.execute("SELECT pgq.insert_event(%s, 'trickle', %s, %s, '', '', '')",
-                                (body.split("/")[0], body, self.exchange))
-                conn.commit()
-                self.committed[body] = time.time()
-            except psycopg2.Error:
-                self.uncertain.add(body)
-                conn = None
-            self.stop.wait(self.pause)
-
-
 def test_every_queue_relays_again_soon_after_postgresql_restarts_under_it_and_djangos_database(
         tmp_path, django_on_postgresql, pgqd, celery_queue, source_dsn, exchange, bind_queue, amqp):
     names = [services.unique("rq") for _ in range(6)]
@@ -79,7 +45,7 @@ def test_every_queue_relays_again_soon_after_postgresql_restarts_under_it_and_dj
     assert imported.returncode == 0, imported.stderr
     target = bind_queue(exchange)
     worker = Worker(tmp_path, celery_queue, DATABASE_URL=django_on_postgresql)
-    trickle = Trickle(source_dsn, names, exchange)
+    trickle = Trickle({name: source_dsn for name in names}, exchange)
     arrived: dict[str, float] = {}
 
     def collect() -> None:

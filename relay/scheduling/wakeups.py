@@ -78,11 +78,14 @@ class DatabaseWatcher(threading.Thread):
         failures = 0
         while not self._stopping.is_set():
             try:
-                self._watch_while_leading()
+                leading = self.watcher.lead()
                 if failures:
                     logger.info("wake-ups: %s answers again", redact_url(self.dsn))
                 failures = 0
-                self._stopping.wait(self.standby_seconds)  # another worker watches: try again later
+                if leading:
+                    self._watch()
+                else:
+                    self._stopping.wait(self.standby_seconds)  # another worker watches: try again later
             except RelayError as exc:
                 failures += 1
                 if failures == 1:
@@ -91,9 +94,8 @@ class DatabaseWatcher(threading.Thread):
                 self._stopping.wait(min(10, 2 ** (failures - 1)))
         self.watcher.close()
 
-    def _watch_while_leading(self) -> None:
-        if not self.watcher.lead():
-            return
+    def _watch(self) -> None:
+        """Wake the queues with new events until stopped or the connection fails (a RelayError)."""
         logger.info("wake-ups: watching %s for this relay's workers", redact_url(self.dsn))
         self._changed.set()
         relisten_at = 0.0
