@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from relay.models import QueueStatus, RelayedQueue
 from relay.runs.registration import register_consumers
@@ -93,10 +95,12 @@ def test_the_overview_shows_the_workers_and_a_stuck_queue_and_then_its_recovery(
         services.insert_events(source_dsn, name, [("k", "waited", exchange, "", "", "")])
 
         log_in(browser, live_server, "operator", "correct horse")
+        WebDriverWait(browser, 10).until(expected_conditions.title_contains("Site administration"))
 
         def row_state() -> str:
             browser.get(f"{live_server.url}/admin/relay/queueoverview/")
-            return browser.find_element(By.ID, f"queue-{queue.name}").get_attribute("data-state")
+            rows = browser.find_elements(By.ID, f"queue-{queue.name}")
+            return rows[0].get_attribute("data-state") if rows else "not shown"
 
         wait_for(lambda: row_state() == "stuck", timeout=30, interval=1, what="the queue to show as stuck")
         workers = browser.find_element(By.ID, "relay-workers").text
